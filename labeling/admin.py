@@ -1,0 +1,56 @@
+from django.contrib import admin
+
+from labeling.models import Batch, Item, Project, ProjectMembership, Response
+
+
+class MembershipInline(admin.TabularInline):
+    model = ProjectMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "task_kind", "overlap", "assistance_mode", "created_at"]
+    list_filter = ["task_kind", "assistance_mode"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(ProjectMembership)
+class ProjectMembershipAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "created_at"]
+    list_select_related = ["project", "user"]
+    autocomplete_fields = ["user", "project"]
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "project", "status", "priority", "item_count", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["project"]
+    search_fields = ["name"]
+    raw_id_fields = ["project", "created_by"]
+
+
+class ResponseInline(admin.StackedInline):
+    model = Response
+    extra = 0
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "external_id", "kind", "batch", "judgement_count", "lease_count"]
+    list_filter = ["kind"]
+    list_select_related = ["batch"]
+    search_fields = ["external_id"]
+    raw_id_fields = ["project", "batch"]
+    show_full_result_count = False  # no COUNT(*) over millions of items per page view
+    inlines = [ResponseInline]
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "response_id", "position", "model_name"]
+    raw_id_fields = ["item"]
+    show_full_result_count = False

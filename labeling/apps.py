@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class LabelingConfig(AppConfig):
+    name = "labeling"
+    verbose_name = "Labeling"
+
+    def ready(self) -> None:
+        from labeling.services.roles import roles_sync
+
+        # Setup, not business logic: the role groups exist with their permissions after every migrate.
+        post_migrate.connect(lambda sender, **kwargs: roles_sync(), sender=self, weak=False)

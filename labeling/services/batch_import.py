@@ -1,0 +1,280 @@
+"""Batch import: one service behind the management command, the API and the admin upload page.
+
+The whole file is validated before anything is written; a file with any bad line stores nothing.
+Writes go in one transaction; on PostgreSQL rows are streamed with COPY (ids taken from the sequence
+up front), elsewhere with bulk_create.
+"""
+
+import gzip
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection, transaction
+
+from common.exceptions import ApplicationError, PayloadTooLarge
+from labeling.models import Batch, Item, Project, Response
+from labeling.services.import_format import ImportLimits, LineError, ParsedItem, parse_line
+
+logger = logging.getLogger(__name__)
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def import_limits() -> ImportLimits:
+    return ImportLimits(
+        max_line_bytes=settings.OVERSIGHT_IMPORT_MAX_LINE_BYTES,
+        max_responses=settings.OVERSIGHT_IMPORT_MAX_RESPONSES,
+    )
+
+
+def batch_import(
+    *,
+    project: Project,
+    stream: IO[bytes],
+    name: str,
+    created_by: AbstractBaseUser | None = None,
+    priority: int = 0,
+    status: str = Batch.Status.LIVE,
+    source_filename: str = "",
+) -> Batch:
+    """Validate a JSONL (or gzipped JSONL) stream completely, then store it as one new batch.
+
+    Raises PayloadTooLarge (413) when the file, after decompression, exceeds
+    OVERSIGHT_IMPORT_MAX_FILE_BYTES, and ApplicationError with `errors=[{"line", "field",
+    "message"}]` when any line is invalid. In both cases nothing is stored.
+    """
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError(
+            "The batch needs a name.", errors=[{"line": None, "field": "name", "message": "required"}]
+        )
+    if status not in Batch.Status.values:
+        raise ApplicationError(
+            f"Unknown batch status {status!r}.", errors=[{"line": None, "field": "status", "message": "invalid"}]
+        )
+    items = _parse_stream(stream, project_kind=project.task_kind)
+    batch = _batch_store(
+        project=project,
+        items=items,
+        name=name,
+        created_by=created_by,
+        priority=priority,
+        status=status,
+        source_filename=source_filename,
+    )
+    logger.info("batch imported", extra={"batch_id": batch.pk, "project_id": project.pk, "items": len(items)})
+    return batch
+
+
+def _parse_stream(stream: IO[bytes], *, project_kind: str) -> list[ParsedItem]:
+    limits = import_limits()
+    max_errors = settings.OVERSIGHT_IMPORT_MAX_ERRORS
+    items: list[ParsedItem] = []
+    errors: list[dict] = []
+    first_line_of_id: dict[str, int] = {}
+    error_count = 0
+    for line_no, raw in _lines(
+        stream, max_bytes=settings.OVERSIGHT_IMPORT_MAX_FILE_BYTES, max_line=limits.max_line_bytes
+    ):
+        if not raw.strip():
+            continue
+        try:
+            item = parse_line(raw, line_no=line_no, project_kind=project_kind, limits=limits)
+            previous = first_line_of_id.setdefault(item.external_id, line_no)
+            if previous != line_no:
+                raise LineError("id", f"duplicate id '{item.external_id}' (first on line {previous})")
+        except LineError as exc:
+            error_count += 1
+            if len(errors) < max_errors:
+                errors.append({"line": line_no, "field": exc.field, "message": exc.message})
+            continue
+        items.append(item)
+    if error_count:
+        more = f" (showing the first {len(errors)})" if error_count > len(errors) else ""
+        raise ApplicationError(
+            f"{error_count} invalid line{'s' if error_count != 1 else ''}{more}; nothing was imported.",
+            code="invalid_file",
+            errors=errors,
+        )
+    if not items:
+        raise ApplicationError(
+            "The file contains no items.",
+            code="invalid_file",
+            errors=[{"line": None, "field": "file", "message": "empty file"}],
+        )
+    return items
+
+
+def _lines(stream: IO[bytes], *, max_bytes: int, max_line: int) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number, raw line) from a plain or gzipped stream, enforcing the size limits.
+
+    A line longer than the limit is yielded truncated to limit + 1 bytes so it is reported, not buffered.
+    """
+    head = stream.read(2)
+    rest: IO[bytes] = io.BufferedReader(_Prefixed(head, stream))  # type: ignore[arg-type]
+    source: IO[bytes] = gzip.GzipFile(fileobj=rest) if head == GZIP_MAGIC else rest
+    total = 0
+    line_no = 0
+    try:
+        while True:
+            raw = source.readline(max_line + 1)
+            if not raw:
+                return
+            total += len(raw)
+            if total > max_bytes:
+                raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
+            line_no += 1
+            if len(raw) > max_line and not raw.endswith(b"\n"):
+                # Skip the remainder of the oversized line without holding it in memory.
+                while True:
+                    more = source.readline(1024 * 1024)
+                    total += len(more)
+                    if total > max_bytes:
+                        raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
+                    if not more or more.endswith(b"\n"):
+                        break
+            yield line_no, raw
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ApplicationError(
+            f"The file could not be read: {exc}",
+            code="invalid_file",
+            errors=[{"line": line_no + 1, "field": "file", "message": "corrupt gzip data"}],
+        ) from None
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that yields `prefix` and then the rest of `stream` (to sniff the gzip magic)."""
+
+    def __init__(self, prefix: bytes, stream: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@transaction.atomic
+def _batch_store(
+    *,
+    project: Project,
+    items: list[ParsedItem],
+    name: str,
+    created_by: AbstractBaseUser | None,
+    priority: int,
+    status: str,
+    source_filename: str,
+) -> Batch:
+    batch = Batch.objects.create(
+        project=project,
+        name=name[:200],
+        status=status,
+        priority=priority,
+        item_count=len(items),
+        source_filename=source_filename[:255],
+        created_by=created_by,
+    )
+    if connection.vendor == "postgresql":
+        _copy_rows(batch, items)
+    else:
+        _bulk_create_rows(batch, items)
+    return batch
+
+
+def _copy_rows(batch: Batch, items: list[ParsedItem]) -> None:
+    dumps = json.dumps
+    item_table, response_table = Item._meta.db_table, Response._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [item_table, len(items)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        raw = cursor.connection.cursor()
+        item_columns = (
+            "id, project_id, batch_id, external_id, kind, prompt, context, metadata, gold, reference, "
+            "judgement_count, lease_count"
+        )
+        with raw.copy(f"COPY {item_table} ({item_columns}) FROM STDIN") as copy:
+            for item_id, item in zip(ids, items, strict=True):
+                copy.write_row(
+                    (
+                        item_id,
+                        batch.project_id,
+                        batch.pk,
+                        item.external_id,
+                        item.kind,
+                        dumps(item.prompt),
+                        item.context,
+                        dumps(item.metadata),
+                        None if item.gold is None else dumps(item.gold),
+                        None if item.reference is None else dumps(item.reference),
+                        0,
+                        0,
+                    )
+                )
+        response_columns = "item_id, response_id, position, text, steps, model_name, metadata"
+        with raw.copy(f"COPY {response_table} ({response_columns}) FROM STDIN") as copy:
+            for item_id, item in zip(ids, items, strict=True):
+                for response in item.responses:
+                    copy.write_row(
+                        (
+                            item_id,
+                            response.response_id,
+                            response.position,
+                            response.text,
+                            None if response.steps is None else dumps(response.steps),
+                            response.model_name,
+                            dumps(response.metadata),
+                        )
+                    )
+
+
+def _bulk_create_rows(batch: Batch, items: list[ParsedItem]) -> None:
+    created = Item.objects.bulk_create(
+        [
+            Item(
+                project_id=batch.project_id,
+                batch=batch,
+                external_id=item.external_id,
+                kind=item.kind,
+                prompt=item.prompt,
+                context=item.context,
+                metadata=item.metadata,
+                gold=item.gold,
+                reference=item.reference,
+            )
+            for item in items
+        ],
+        batch_size=500,
+    )
+    Response.objects.bulk_create(
+        [
+            Response(
+                item=row,
+                response_id=response.response_id,
+                position=response.position,
+                text=response.text,
+                steps=response.steps,
+                model_name=response.model_name,
+                metadata=response.metadata,
+            )
+            for row, item in zip(created, items, strict=True)
+            for response in item.responses
+        ],
+        batch_size=1000,
+    )

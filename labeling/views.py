@@ -1,0 +1,103 @@
+"""Server-rendered pages. Each view checks the role, loads through a scoped selector, calls a service."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from common.exceptions import ApplicationError
+from labeling.forms import BatchUploadForm, UserCreateForm
+from labeling.roles import ADMIN, ML, has_role
+from labeling.selectors import batch_list_for_project, batch_progress_many, project_get_for_user, project_list_for_user
+from labeling.services.batch_import import batch_import
+from labeling.services.projects import user_create_or_update
+
+
+def _require_role(request: HttpRequest, *roles: str) -> None:
+    if not has_role(request.user, *roles):
+        raise PermissionDenied
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    projects = list(project_list_for_user(user=request.user))
+    return render(request, "labeling/home.html", {"projects": projects})
+
+
+@login_required
+def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
+    _require_role(request, ADMIN, ML)
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    batches = list(batch_list_for_project(project=project).select_related("project"))
+    progress = batch_progress_many(batches=batches)
+    rows = [(batch, progress.get(batch.pk)) for batch in batches]
+    return render(request, "labeling/project_detail.html", {"project": project, "rows": rows})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_upload(request: HttpRequest, project_id: int) -> HttpResponse:
+    _require_role(request, ADMIN)
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    form = BatchUploadForm(request.POST or None, request.FILES or None)
+    result = None
+    error = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            batch = batch_import(
+                project=project,
+                stream=upload.file,
+                name=form.cleaned_data["name"] or upload.name,
+                created_by=request.user,
+                priority=form.cleaned_data["priority"],
+                status=form.cleaned_data["status"],
+                source_filename=upload.name,
+            )
+        except ApplicationError as exc:
+            error = exc
+        else:
+            result = batch
+    status = 200
+    if error is not None:
+        status = error.status_code
+    return render(
+        request,
+        "labeling/batch_upload.html",
+        {"project": project, "form": form, "result": result, "error": error},
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def user_create(request: HttpRequest) -> HttpResponse:
+    _require_role(request, ADMIN)
+    projects = project_list_for_user(user=request.user)
+    form = UserCreateForm(request.POST or None, projects=projects)
+    token = None
+    created_user = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created_user, token, created = user_create_or_update(
+                username=form.cleaned_data["username"],
+                role=form.cleaned_data["role"],
+                password=form.cleaned_data["password"] or None,
+                project_ids=[p.pk for p in form.cleaned_data["projects"]],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            verb = "Created" if created else "Updated"
+            messages.success(request, f"{verb} {created_user.username} ({form.cleaned_data['role']}).")
+    return render(request, "labeling/user_create.html", {"form": form, "token": token, "created_user": created_user})
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("ok", content_type="text/plain")
+
+
+def root(request: HttpRequest) -> HttpResponse:
+    return redirect("labeling:home")
