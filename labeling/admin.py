@@ -44,7 +44,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     list_select_related = ["batch"]
     search_fields = ["external_id"]
-    raw_id_fields = ["project", "batch"]
+    raw_id_fields = ["batch"]
     show_full_result_count = False  # no COUNT(*) over millions of items per page view
     inlines = [ResponseInline]
 

@@ -107,9 +107,8 @@ class Batch(models.Model):
 
 
 class Item(models.Model):
-    # project is denormalised from batch so the assignment query stays on one table.
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="items")
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    # No separate index on batch: the unique and serving indexes below start with it.
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items", db_index=False)
     external_id = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=TaskKind.choices)
     prompt = models.JSONField(help_text="Text, or chat messages [{role, content}].")
@@ -140,7 +139,8 @@ class Item(models.Model):
 
 
 class Response(models.Model):
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses")
+    # No separate index on item: the unique constraints below start with it.
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="responses", db_index=False)
     response_id = models.CharField(max_length=100, help_text="Stable id from the import (e.g. 'a').")
     position = models.PositiveSmallIntegerField(help_text="Order in the import file, from 0.")
     text = models.TextField(blank=True)
@@ -158,3 +158,74 @@ class Response(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id}:{self.response_id}"
+
+
+class Assignment(models.Model):
+    """A rater's lease on an item. At most one per (item, rater): an item never comes back to a rater
+    who judged or skipped it; an expired lease may be taken up again by the same rater."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="assignments")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    display_order = models.JSONField(help_text="Response ids in the order this rater was shown them.")
+    assistance_shown = models.BooleanField(default=True, help_text="The assistance arm of this assignment.")
+    assists_shown = models.JSONField(default=list, blank=True, help_text="Ids of the AI artifacts shown.")
+    skip_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "rater"], name="assignment_one_per_item_and_rater"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "submitted", "skipped", "expired"]), name="assignment_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")), name="assignment_expiry_after_start"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["rater", "project", "status"], name="assignment_rater_status"),
+            models.Index(
+                fields=["project", "expires_at"], condition=Q(status="active"), name="assignment_active_expiry"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater_id} on {self.item_id} ({self.status})"
+
+
+class Judgement(models.Model):
+    """A rater's answer to one assignment. One per assignment, which makes submit idempotent."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.CASCADE, related_name="judgement")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgements")
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgements")
+    ranking = models.JSONField(help_text="Tiers of response ids, best first; a tier of several is a tie.")
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    all_bad = models.BooleanField(default=False)
+    flags = models.JSONField(default=dict, blank=True, help_text="{response id: [flag, ...]}")
+    rationale = models.TextField(blank=True)
+    assist_ratings = models.JSONField(default=dict, blank=True, help_text="{artifact id: helpfulness 1-7}")
+    time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
+    display_order = models.JSONField()
+    assistance_shown = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["item", "rater"], name="judgement_one_per_item_and_rater"),
+        ]
+        indexes = [models.Index(fields=["project", "rater", "created_at"], name="judgement_rater_time")]
+
+    def __str__(self) -> str:
+        return f"judgement {self.pk} by {self.rater_id} on {self.item_id}"

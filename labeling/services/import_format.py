@@ -10,8 +10,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from labeling.models import TaskKind
 
+KINDS = frozenset(TaskKind.values)
+COMPARISON, CRITIQUE, STEPS = TaskKind.COMPARISON.value, TaskKind.CRITIQUE.value, TaskKind.STEPS.value
+DEFAULT_RESPONSE_IDS = [chr(ord("a") + i) for i in range(26)] + [f"r{i}" for i in range(26, 1000)]
 CHAT_ROLES = {"system", "user", "assistant"}
 TOP_LEVEL_FIELDS = {"id", "kind", "prompt", "context", "responses", "metadata", "gold"}
 RESPONSE_FIELDS = {"id", "text", "steps", "model", "metadata"}
@@ -59,18 +64,12 @@ class ImportLimits:
 def parse_line(raw: bytes, *, line_no: int, project_kind: str, limits: ImportLimits) -> ParsedItem:
     if len(raw) > limits.max_line_bytes:
         raise LineError(None, f"line is {len(raw)} bytes; the limit is {limits.max_line_bytes}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise LineError(None, f"not valid UTF-8 (byte {exc.start})") from None
-    if "\x00" in text or "\\u0000" in text:
+    if b"\x00" in raw or b"\\u0000" in raw:
         raise LineError(None, "contains a NUL character, which cannot be stored")
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise LineError(None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
-    except RecursionError:
-        raise LineError(None, "invalid JSON: nested too deeply") from None
+        obj = orjson.loads(raw)  # validates UTF-8 and JSON in one pass
+    except orjson.JSONDecodeError:
+        obj = _parse_json_slow(raw)
     if not isinstance(obj, dict):
         raise LineError(None, f"expected a JSON object, got {type(obj).__name__}")
     if "chosen" in obj or "rejected" in obj:
@@ -82,6 +81,34 @@ def parse_line(raw: bytes, *, line_no: int, project_kind: str, limits: ImportLim
     return item
 
 
+def parse_chunk(
+    lines: list[tuple[int, bytes]], project_kind: str, limits: ImportLimits
+) -> tuple[list[tuple[int, ParsedItem]], list[tuple[int, str | None, str]]]:
+    """Parse (line number, raw line) pairs into items and (line, field, message) errors."""
+    items: list[tuple[int, ParsedItem]] = []
+    errors: list[tuple[int, str | None, str]] = []
+    for line_no, raw in lines:
+        try:
+            items.append((line_no, parse_line(raw, line_no=line_no, project_kind=project_kind, limits=limits)))
+        except LineError as exc:
+            errors.append((line_no, exc.field, exc.message))
+    return items, errors
+
+
+def _parse_json_slow(raw: bytes) -> Any:
+    """The standard library parser: it accepts what orjson refuses (huge integers) and words errors well."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LineError(None, f"not valid UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LineError(None, f"invalid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise LineError(None, "invalid JSON: nested too deeply") from None
+
+
 def _parse_native(obj: dict[str, Any], *, line_no: int, limits: ImportLimits) -> ParsedItem:
     unknown = sorted(set(obj) - TOP_LEVEL_FIELDS)
     if unknown:
@@ -90,7 +117,7 @@ def _parse_native(obj: dict[str, Any], *, line_no: int, limits: ImportLimits) ->
     kind = obj.get("kind")
     if kind is None:
         raise LineError("kind", "missing required field 'kind'")
-    if kind not in TaskKind.values:
+    if kind not in KINDS:
         raise LineError("kind", f"unknown kind {kind!r}; expected one of {', '.join(TaskKind.values)}")
     prompt = _parse_prompt(obj.get("prompt"))
     context = obj.get("context", "")
@@ -156,11 +183,7 @@ def _parse_responses(responses: Any, *, kind: str, limits: ImportLimits) -> list
         raise LineError("responses", "missing required field 'responses'")
     if not isinstance(responses, list):
         raise LineError("responses", "must be a list")
-    low, high = {
-        TaskKind.COMPARISON: (2, limits.max_responses),
-        TaskKind.CRITIQUE: (1, 1),
-        TaskKind.STEPS: (1, limits.max_responses),
-    }[kind]
+    low, high = (1, 1) if kind == CRITIQUE else (2 if kind == COMPARISON else 1, limits.max_responses)
     if not low <= len(responses) <= high:
         wanted = f"exactly {low}" if low == high else f"{low} to {high}"
         raise LineError("responses", f"a {kind} item needs {wanted} responses, got {len(responses)}")
@@ -173,14 +196,14 @@ def _parse_responses(responses: Any, *, kind: str, limits: ImportLimits) -> list
         unknown = sorted(set(response) - RESPONSE_FIELDS)
         if unknown:
             raise LineError(f"{where}.{unknown[0]}", f"unknown field '{unknown[0]}'")
-        response_id = _parse_id(response.get("id"), f"{where}.id", default=chr(ord("a") + position))
+        response_id = _parse_id(response.get("id"), f"{where}.id", default=DEFAULT_RESPONSE_IDS[position])
         if len(response_id) > 100:
             raise LineError(f"{where}.id", "is longer than 100 characters")
         if response_id in seen:
             raise LineError(f"{where}.id", f"duplicate response id '{response_id}'")
         seen.add(response_id)
         text, steps = response.get("text"), response.get("steps")
-        if kind == TaskKind.STEPS:
+        if kind == STEPS:
             if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
                 raise LineError(f"{where}.steps", "a steps item needs a non-empty list of strings")
             text = text if isinstance(text, str) else ""
@@ -200,7 +223,7 @@ def _parse_responses(responses: Any, *, kind: str, limits: ImportLimits) -> list
                 response_id=response_id,
                 position=position,
                 text=text,
-                steps=steps if kind == TaskKind.STEPS else None,
+                steps=steps if kind == STEPS else None,
                 model_name=model,
                 metadata=metadata,
             )

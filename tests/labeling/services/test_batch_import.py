@@ -23,7 +23,7 @@ def test_good_file_stores_items_and_responses(project, admin_user):
     assert Item.objects.filter(batch=batch).count() == 30
     assert Response.objects.filter(item__batch=batch).count() == sum(2 + i % 3 for i in range(30))
     item = Item.objects.get(batch=batch, external_id="q-4")
-    assert item.project_id == project.pk
+    assert item.batch.project_id == project.pk
     assert [(r.response_id, r.position, r.text) for r in item.responses.all()] == [
         ("a", 0, "Answer 0 to 4"),
         ("b", 1, "Answer 1 to 4"),

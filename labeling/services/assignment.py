@@ -1,0 +1,176 @@
+"""The assignment engine: who judges which item next.
+
+Rules (one service for the page and the API):
+- a rater gets the next item of a live batch of the project, highest batch priority first (batches of
+  equal priority in creation order), then the item with the fewest judgements (breadth-first), then the
+  oldest;
+- never an item they already judged, skipped or hold, and never beyond the project's overlap:
+  judgement_count + lease_count < overlap, both counters living on the item row;
+- a claim is a lease with an expiry. A rater who comes back gets their own unexpired lease again;
+  expired leases go back to the pool (released here at claim time, and by a periodic Celery task).
+
+Locks, always taken in this order so that no two paths wait on each other in a cycle:
+  1. the rater's ProjectMembership row (FOR UPDATE): one claim at a time per rater and project;
+  2. the candidate Item row (FOR UPDATE SKIP LOCKED): concurrent claimers pass over each other's items;
+     PostgreSQL re-checks the counters on the locked row, so overlap holds under concurrency;
+  3. the rater's own Assignment row, only when re-activating an expired lease of theirs.
+The cost of a claim does not grow with the project: it walks the `item_serving` index
+(batch, judgement_count, id) of one batch and stops at the first free item; no COUNT over the project.
+"""
+
+import logging
+import random
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from common.exceptions import ApplicationError
+from labeling.models import Assignment, AssistanceMode, Batch, Item, Project, ProjectMembership
+
+logger = logging.getLogger(__name__)
+
+# Current task + one preloaded + one spare: a rater never holds more leases than this in a project.
+MAX_ACTIVE_LEASES = 3
+RELEASE_CHUNK = 500
+
+
+def assignment_claim_next(
+    *, project: Project, rater: AbstractBaseUser, holding: list[int] | None = None, now: datetime | None = None
+) -> Assignment | None:
+    """Return the rater's next assignment in `project`, or None when nothing is left for them.
+
+    `holding` lists assignment ids the client already shows (the current task when preloading the next):
+    those are not returned again. Takes the locks described in the module docstring.
+    """
+    now = now or timezone.now()
+    holding = list(holding or [])
+    with transaction.atomic():
+        get_object_or_404(ProjectMembership.objects.select_for_update(), project=project, user=rater)
+        own = list(
+            Assignment.objects.filter(project=project, rater=rater, status=Assignment.Status.ACTIVE, expires_at__gt=now)
+            .order_by("created_at", "id")
+            .values_list("id", flat=True)
+        )
+        reusable = [pk for pk in own if pk not in holding]
+        if reusable:
+            return Assignment.objects.get(pk=reusable[0])
+        if len(own) >= MAX_ACTIVE_LEASES:
+            raise ApplicationError(
+                "You already hold the most tasks at once; submit or skip one first.",
+                code="too_many_leases",
+                status_code=409,
+            )
+        if Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE, expires_at__lte=now).exists():
+            _release_expired(project_id=project.pk, now=now)
+        item = _lock_next_item(project=project, rater=rater)
+        if item is None:
+            return None
+        Item.objects.filter(pk=item.pk).update(lease_count=F("lease_count") + 1)
+        return _lease(project=project, item=item, rater=rater, now=now)
+
+
+def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None:
+    seen = Assignment.objects.filter(
+        item=OuterRef("pk"),
+        rater=rater,
+        status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
+    )
+    live_batches = Batch.objects.filter(project=project, status=Batch.Status.LIVE).order_by("-priority", "id")
+    for batch_id in live_batches.values_list("id", flat=True):
+        item = (
+            Item.objects.filter(batch_id=batch_id)
+            .alias(filled=F("judgement_count") + F("lease_count"))
+            .filter(filled__lt=project.overlap)
+            .filter(~Exists(seen))
+            .order_by("judgement_count", "id")
+            .select_for_update(skip_locked=True, of=("self",))
+            .only("id", "batch_id")
+            .first()
+        )
+        if item is not None:
+            return item
+    return None
+
+
+def _lease(*, project: Project, item: Item, rater: AbstractBaseUser, now: datetime) -> Assignment:
+    response_ids = list(item.responses.order_by("position").values_list("response_id", flat=True))
+    display_order = random.sample(response_ids, len(response_ids))
+    if project.assistance_mode == AssistanceMode.RANDOMISED:
+        assistance_shown = random.random() < 0.5
+    else:
+        assistance_shown = project.assistance_mode == AssistanceMode.ON
+    fields = {
+        "project": project,
+        "status": Assignment.Status.ACTIVE,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=project.lease_seconds),
+        "completed_at": None,
+        "display_order": display_order,
+        "assistance_shown": assistance_shown,
+        "assists_shown": [],
+        "skip_reason": "",
+    }
+    # The rater's own expired lease on this item, if any, is taken up again (one row per item and rater).
+    assignment, _ = Assignment.objects.select_for_update().update_or_create(item=item, rater=rater, defaults=fields)
+    return assignment
+
+
+def _release_expired(*, project_id: int | None, now: datetime) -> int:
+    """Mark expired active leases as expired and give their items back to the pool.
+
+    Locks the expired Assignment rows (SKIP LOCKED: a lease being submitted right now is left alone),
+    then updates their items' counters. Bounded per call.
+    """
+    expired = Assignment.objects.filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
+    if project_id is not None:
+        expired = expired.filter(project_id=project_id)
+    rows = list(expired.order_by("id").select_for_update(skip_locked=True).values_list("id", "item_id")[:RELEASE_CHUNK])
+    if not rows:
+        return 0
+    Assignment.objects.filter(pk__in=[pk for pk, _ in rows]).update(status=Assignment.Status.EXPIRED)
+    per_item: dict[int, int] = {}
+    for _, item_id in rows:
+        per_item[item_id] = per_item.get(item_id, 0) + 1
+    for item_id in sorted(per_item):
+        Item.objects.filter(pk=item_id).update(lease_count=F("lease_count") - per_item[item_id])
+    logger.info("leases released", extra={"project_id": project_id, "count": len(rows)})
+    return len(rows)
+
+
+def assignments_release_expired(*, now: datetime | None = None) -> int:
+    """Sweep every project's expired leases (the periodic task), in bounded transactions."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            released = _release_expired(project_id=None, now=now)
+        total += released
+        if released < RELEASE_CHUNK:
+            return total
+
+
+@transaction.atomic
+def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
+    """Give the item back to the pool and never show it to this rater again. Skipping twice is harmless."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(
+            "Say why you skip.", code="reason_required", errors=[{"field": "reason", "message": "required"}]
+        )
+    assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
+    if assignment.status == Assignment.Status.SKIPPED:
+        return assignment
+    if assignment.status != Assignment.Status.ACTIVE:
+        raise ApplicationError(
+            f"This assignment is {assignment.status}; it cannot be skipped.", code="not_active", status_code=409
+        )
+    assignment.status = Assignment.Status.SKIPPED
+    assignment.skip_reason = reason[:500]
+    assignment.completed_at = timezone.now()
+    assignment.save(update_fields=["status", "skip_reason", "completed_at"])
+    Item.objects.filter(pk=assignment.item_id).update(lease_count=F("lease_count") - 1)
+    return assignment
