@@ -5,8 +5,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
-from labeling.models import Batch, Project
+from labeling.markdown import render_markdown
+from labeling.models import Assignment, Batch, Item, Judgement, Project, Response
 
 
 def project_list_for_user(*, user: AbstractBaseUser) -> QuerySet[Project]:
@@ -80,3 +82,66 @@ def batch_progress_many(*, batches: list[Batch]) -> dict[int, dict[str, Any]]:
 
 def project_members(*, project: Project) -> QuerySet:
     return project.memberships.select_related("user").annotate(username=F("user__username"))
+
+
+def assignment_get_for_rater(*, user: AbstractBaseUser, assignment_id: int) -> Assignment:
+    """Only the assigned rater sees an assignment; to anyone else it does not exist."""
+    return get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, rater=user)
+
+
+def task_payload(*, assignment: Assignment) -> dict[str, Any]:
+    """What a rater needs to judge one assignment: the item, its responses in this rater's display
+    order, rendered (sanitized) Markdown beside the raw text, and the assistance shown."""
+    item = Item.objects.get(pk=assignment.item_id)
+    responses = {r.response_id: r for r in Response.objects.filter(item_id=item.pk)}
+    if isinstance(item.prompt, list):
+        prompt = [
+            {"role": m["role"], "content": m["content"], "html": render_markdown(m["content"])} for m in item.prompt
+        ]
+    else:
+        prompt = item.prompt
+    return {
+        "assignment": assignment.pk,
+        "expires_at": assignment.expires_at,
+        "item": {
+            "id": item.pk,
+            "external_id": item.external_id,
+            "kind": item.kind,
+            "prompt": prompt,
+            "prompt_html": render_markdown(item.prompt) if isinstance(item.prompt, str) else None,
+            "context": item.context,
+            "context_html": render_markdown(item.context) if item.context else "",
+        },
+        "responses": [
+            {
+                "id": rid,
+                "text": responses[rid].text,
+                "html": render_markdown(responses[rid].text),
+                "steps": responses[rid].steps,
+            }
+            for rid in assignment.display_order
+        ],
+        "assists": [],
+        "assistance_shown": assignment.assistance_shown,
+    }
+
+
+def _start_of_day():  # type: ignore[no-untyped-def]
+    return timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def rater_progress(*, user: AbstractBaseUser, project: Project) -> dict[str, int]:
+    """The rater's own judgement counts in a project: today (UTC) and in total."""
+    return Judgement.objects.filter(project=project, rater=user).aggregate(
+        today=Count("id", filter=Q(created_at__gte=_start_of_day())), total=Count("id")
+    )
+
+
+def rater_progress_by_project(*, user: AbstractBaseUser) -> dict[int, dict[str, int]]:
+    """rater_progress for every project of the rater, in one query."""
+    rows = (
+        Judgement.objects.filter(rater=user)
+        .values("project_id")
+        .annotate(today=Count("id", filter=Q(created_at__gte=_start_of_day())), total=Count("id"))
+    )
+    return {row["project_id"]: {"today": row["today"], "total": row["total"]} for row in rows}

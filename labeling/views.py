@@ -4,13 +4,22 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from common.exceptions import ApplicationError
 from labeling.forms import BatchUploadForm, UserCreateForm
-from labeling.roles import ADMIN, ML, has_role
-from labeling.selectors import batch_list_for_project, batch_progress_many, project_get_for_user, project_list_for_user
+from labeling.roles import ADMIN, ML, RATER, has_role
+from labeling.selectors import (
+    batch_list_for_project,
+    batch_progress_many,
+    project_get_for_user,
+    project_list_for_user,
+    rater_progress,
+    rater_progress_by_project,
+)
 from labeling.services.batch_import import batch_import
 from labeling.services.projects import user_create_or_update
 
@@ -23,7 +32,46 @@ def _require_role(request: HttpRequest, *roles: str) -> None:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = list(project_list_for_user(user=request.user))
-    return render(request, "labeling/home.html", {"projects": projects})
+    progress = rater_progress_by_project(user=request.user) if has_role(request.user, RATER) else {}
+    rows = [(project, progress.get(project.pk, {"today": 0, "total": 0})) for project in projects]
+    return render(request, "labeling/home.html", {"rows": rows})
+
+
+@login_required
+def label(request: HttpRequest, project_id: int) -> HttpResponse:
+    """The rater's page. Tasks come from the rater API; the page only carries the project's settings."""
+    _require_role(request, RATER)
+    project = project_get_for_user(user=request.user, project_id=project_id)
+
+    def api_url(name: str) -> str:
+        return reverse(f"labeling-api:{name}", args=[0]).replace("/0/", "/__id__/")
+
+    config = {
+        "project": {
+            "id": project.pk,
+            "name": project.name,
+            "flags": project.flags or [],
+            "strength_labels": project.strength_labels or [],
+            "rationale_required": project.rationale_required,
+        },
+        "urls": {
+            "next": reverse("labeling-api:next-task", args=[project.pk]),
+            "submit": api_url("assignment-submit"),
+            "skip": api_url("assignment-skip"),
+        },
+        "csrfToken": get_token(request),
+    }
+    return render(
+        request,
+        "labeling/label.html",
+        {"project": project, "config": config, "progress": rater_progress(user=request.user, project=project)},
+    )
+
+
+@login_required
+def guidelines(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(user=request.user, project_id=project_id)
+    return render(request, "labeling/guidelines.html", {"project": project})
 
 
 @login_required

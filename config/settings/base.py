@@ -156,7 +156,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "release-expired-leases": {"task": "labeling.release_expired_leases", "schedule": 60.0},
+}
 
 # Import limits (PRODUCT.md: limits are settings; each violation names its line and field).
 OVERSIGHT_IMPORT_MAX_FILE_BYTES = env_int("OVERSIGHT_IMPORT_MAX_FILE_BYTES", 512 * 1024 * 1024)

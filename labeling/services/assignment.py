@@ -12,7 +12,8 @@ Rules (one service for the page and the API):
 Locks, always taken in this order so that no two paths wait on each other in a cycle:
   1. the rater's ProjectMembership row (FOR UPDATE): one claim at a time per rater and project;
   2. the candidate Item row (FOR UPDATE SKIP LOCKED): concurrent claimers pass over each other's items;
-     PostgreSQL re-checks the counters on the locked row, so overlap holds under concurrency;
+     PostgreSQL re-checks the counters on the locked row, so overlap holds under concurrency. Only when
+     every free item is locked by other claimers does it wait (FOR UPDATE) for one;
   3. the rater's own Assignment row, only when re-activating an expired lease of theirs.
 The cost of a claim does not grow with the project: it walks the `item_serving` index
 (batch, judgement_count, id) of one batch and stops at the first free item; no COUNT over the project.
@@ -74,25 +75,33 @@ def assignment_claim_next(
 
 
 def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None:
+    """Lock the first free item. SKIP LOCKED first, so concurrent claimers spread out; if every free
+    item is locked by someone else right now, wait for one instead of reporting "nothing left"
+    (PostgreSQL re-checks the counters of the row once its lock is released)."""
     seen = Assignment.objects.filter(
         item=OuterRef("pk"),
         rater=rater,
         status__in=[Assignment.Status.ACTIVE, Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED],
     )
-    live_batches = Batch.objects.filter(project=project, status=Batch.Status.LIVE).order_by("-priority", "id")
-    for batch_id in live_batches.values_list("id", flat=True):
-        item = (
-            Item.objects.filter(batch_id=batch_id)
-            .alias(filled=F("judgement_count") + F("lease_count"))
-            .filter(filled__lt=project.overlap)
-            .filter(~Exists(seen))
-            .order_by("judgement_count", "id")
-            .select_for_update(skip_locked=True, of=("self",))
-            .only("id", "batch_id")
-            .first()
-        )
-        if item is not None:
-            return item
+    batch_ids = list(
+        Batch.objects.filter(project=project, status=Batch.Status.LIVE)
+        .order_by("-priority", "id")
+        .values_list("id", flat=True)
+    )
+    for skip_locked in (True, False):
+        for batch_id in batch_ids:
+            item = (
+                Item.objects.filter(batch_id=batch_id)
+                .alias(filled=F("judgement_count") + F("lease_count"))
+                .filter(filled__lt=project.overlap)
+                .filter(~Exists(seen))
+                .order_by("judgement_count", "id")
+                .select_for_update(skip_locked=skip_locked, of=("self",))
+                .only("id", "batch_id")
+                .first()
+            )
+            if item is not None:
+                return item
     return None
 
 

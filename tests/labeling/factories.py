@@ -62,3 +62,9 @@ def jsonl(lines: list) -> bytes:
 def import_lines(project: Project, lines: list, *, name: str = "batch", **kwargs):  # type: ignore[no-untyped-def]
     """Create items the way users do: through the import service."""
     return batch_import(project=project, stream=io.BytesIO(jsonl(lines)), name=name, **kwargs)
+
+
+def rater_in(project: Project, username: str):  # type: ignore[no-untyped-def]
+    user = UserFactory(username=username, role="rater")
+    ProjectMembership.objects.get_or_create(project=project, user=user)
+    return user
