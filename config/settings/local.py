@@ -13,7 +13,8 @@ if not env("CELERY_BROKER_URL") and not env("REDIS_URL"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
-    for sub in ("", "processed"):
+    for sub in ("", "processed", "control"):
         (_queue_dir / sub).mkdir(parents=True, exist_ok=True)
