@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labeling.models import Batch, Item, Project, ProjectMembership, Response
+from labeling.models import Adjudication, Assignment, Batch, Item, Judgement, Project, ProjectMembership, Response
 
 
 class MembershipInline(admin.TabularInline):
@@ -54,3 +54,24 @@ class ResponseAdmin(admin.ModelAdmin):
     list_display = ["id", "item", "response_id", "position", "model_name"]
     raw_id_fields = ["item"]
     show_full_result_count = False
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "rater", "status", "created_at", "expires_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["project", "item", "rater"]
+    show_full_result_count = False
+
+
+@admin.register(Judgement)
+class JudgementAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "rater", "strength", "all_bad", "created_at"]
+    raw_id_fields = ["assignment", "project", "item", "rater"]
+    show_full_result_count = False
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "adjudicator", "updated_at"]
+    raw_id_fields = ["item", "adjudicator"]

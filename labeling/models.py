@@ -229,3 +229,18 @@ class Judgement(models.Model):
 
     def __str__(self) -> str:
         return f"judgement {self.pk} by {self.rater_id} on {self.item_id}"
+
+
+class Adjudication(models.Model):
+    """An admin's final label for an item; exports prefer it over the raters' judgements."""
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="adjudication")
+    adjudicator = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    ranking = models.JSONField(help_text="Tiers of response ids, best first.")
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"adjudication of {self.item_id}"
