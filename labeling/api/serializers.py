@@ -16,6 +16,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
             "strength_labels",
             "flags",
             "rationale_required",
+            "stop_at_first_error",
             "overlap",
             "lease_seconds",
             "assistance_mode",
@@ -39,8 +40,17 @@ class BatchOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "name", "status", "priority", "item_count", "source_filename", "created_at"]
 
 
+class AssistanceProgressSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    running = serializers.IntegerField()
+    pending = serializers.IntegerField()
+
+
 class BatchDetailOutputSerializer(BatchOutputSerializer):
     progress = ProgressSerializer()
+    assistance = AssistanceProgressSerializer()
 
     class Meta(BatchOutputSerializer.Meta):
-        fields = [*BatchOutputSerializer.Meta.fields, "progress"]
+        fields = [*BatchOutputSerializer.Meta.fields, "progress", "assistance"]

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assist.selectors import assist_progress
 from common.exceptions import PayloadTooLarge
 from labeling.api.permissions import IsAdmin, IsAdminOrML
 from labeling.api.serializers import BatchDetailOutputSerializer, BatchOutputSerializer, ProjectOutputSerializer
@@ -43,6 +44,7 @@ class ProjectListCreateApi(APIView):
         )
         flags = serializers.ListField(child=serializers.CharField(max_length=50), max_length=30, required=False)
         rationale_required = serializers.BooleanField(default=False)
+        stop_at_first_error = serializers.BooleanField(default=True)
         overlap = serializers.IntegerField(min_value=1, max_value=100, default=1)
         lease_seconds = serializers.IntegerField(min_value=30, max_value=7 * 24 * 3600, default=1800)
         assistance_mode = serializers.ChoiceField(choices=AssistanceMode.choices, default=AssistanceMode.ON)
@@ -136,6 +138,7 @@ class BatchDetailApi(APIView):
 
     def _out(self, batch: Batch) -> dict:
         batch.progress = batch_progress(batch=batch)
+        batch.assistance = assist_progress(batch=batch)
         return BatchDetailOutputSerializer(batch).data
 
     @extend_schema(responses=BatchDetailOutputSerializer)

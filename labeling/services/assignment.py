@@ -183,3 +183,10 @@ def assignment_skip(*, assignment: Assignment, reason: str) -> Assignment:
     assignment.save(update_fields=["status", "skip_reason", "completed_at"])
     Item.objects.filter(pk=assignment.item_id).update(lease_count=F("lease_count") - 1)
     return assignment
+
+
+def assignment_record_assists(*, assignment: Assignment, artifact_ids: list[int]) -> None:
+    """Record which AI artifacts the rater is shown with this assignment (kept with the judgement)."""
+    if assignment.assists_shown != artifact_ids:
+        assignment.assists_shown = artifact_ids
+        Assignment.objects.filter(pk=assignment.pk, status=Assignment.Status.ACTIVE).update(assists_shown=artifact_ids)

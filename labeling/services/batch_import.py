@@ -21,8 +21,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 
+from assist.services.generation import assist_schedule_batch
 from common.exceptions import ApplicationError, PayloadTooLarge
-from labeling.models import Batch, Item, Project, Response
+from labeling.models import AssistanceMode, Batch, Item, Project, Response
 from labeling.services.import_format import ImportLimits, ParsedItem, parse_line, validate_chunk
 
 logger = logging.getLogger(__name__)
@@ -256,6 +257,8 @@ def _batch_store(
             _copy_rows(batch, items, count=len(lines))
         else:
             _bulk_create_rows(batch, list(items))
+    if settings.OVERSIGHT_ASSIST_ON_IMPORT and project.assistance_mode != AssistanceMode.OFF:
+        assist_schedule_batch(batch=batch)  # after commit: a rolled-back import queues nothing
     return batch
 
 

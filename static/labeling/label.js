@@ -13,6 +13,7 @@
   let preloaded = null; // a task payload or null
   let preloading = null; // a promise while a preload is in flight
   let sending = false;
+  let assistHidden = false; // the rater can fold all AI assistance away (key h)
 
   // ---------- server calls ----------
   class HttpError extends Error {
@@ -100,7 +101,12 @@
   }
 
   function emptyAnswer(task) {
-    return { choice: null, ranks: {}, strength: null, allBad: false, flags: {}, rationale: "" };
+    return {
+      choice: null, ranks: {}, strength: null, allBad: false, flags: {}, assistRatings: {}, // comparison
+      flaws: [], noFlaws: false, quality: null, critiqueRatings: {}, span: null, // critique
+      labels: [], finish: null, // steps
+      rationale: "",
+    };
   }
 
   function show(task) {
@@ -120,7 +126,6 @@
   function render() {
     const task = current.task;
     const answer = current.answer;
-    const pairwise = task.responses.length === 2;
     const root = $("task");
     const parts = [];
 
@@ -136,10 +141,72 @@
       prompt.appendChild(el("div", { class: "md", html: task.item.prompt_html }));
     }
     parts.push(prompt);
+    const summaries = task.assists.filter((a) => a.target === "context");
+    summaries.forEach((assist) => parts.push(assistPanel(assist, "assist-summary card")));
     if (task.item.context) {
       parts.push(el("details", { class: "context card" }, [el("summary", { text: "Context document" }), el("div", { class: "md", html: task.item.context_html })]));
     }
 
+    let controls;
+    if (task.item.kind === "critique") {
+      controls = renderCritique(parts);
+    } else if (task.item.kind === "steps") {
+      controls = renderSteps(parts);
+    } else {
+      controls = renderComparison(parts);
+    }
+    const rationale = el("textarea", {
+      id: "rationale",
+      rows: 3,
+      placeholder: cfg.project.rationale_required ? "Why? (required)" : "Why? (optional) — press r to type, Ctrl+Enter to submit",
+      oninput: (e) => {
+        current.answer.rationale = e.target.value;
+        saveDraft();
+      },
+    });
+    rationale.value = answer.rationale;
+    controls.appendChild(el("label", {}, [document.createTextNode("Rationale"), rationale]));
+    controls.appendChild(
+      el("div", { class: "row" }, [
+        el("button", { type: "button", class: "primary", id: "submit", onclick: submit, disabled: sending }, [document.createTextNode("Submit "), el("kbd", { text: "Enter" })]),
+        el("span", { id: "validation", class: "validation", role: "status" }),
+      ])
+    );
+    parts.push(controls);
+    root.replaceChildren(...parts);
+  }
+
+  // AI-written assistance: always labelled as such, collapsible, with a helpfulness rating (1-7).
+  function assistPanel(assist, className) {
+    const ratings = current.answer.assistRatings || {};
+    const rate = el("div", { class: "assist-rate" }, [el("span", { class: "muted", text: "Helpful? " })]);
+    for (let value = 1; value <= 7; value++) {
+      rate.appendChild(
+        el("button", {
+          type: "button",
+          class: "rate" + (ratings[assist.id] === value ? " selected" : ""),
+          text: String(value),
+          title: value === 1 ? "not helpful" : value === 7 ? "very helpful" : "helpfulness " + value,
+          onclick: () => {
+            const next = Object.assign({}, current.answer.assistRatings);
+            if (next[assist.id] === value) delete next[assist.id];
+            else next[assist.id] = value;
+            update({ assistRatings: next });
+          },
+        })
+      );
+    }
+    return el("details", { class: "assist " + className, open: !assistHidden, "data-assist": String(assist.id) }, [
+      el("summary", {}, [el("span", { class: "ai-badge", text: "AI" }), document.createTextNode(" " + assist.label + " · " + assist.model)]),
+      el("div", { class: "md", html: assist.html }),
+      rate,
+    ]);
+  }
+
+  function renderComparison(parts) {
+    const task = current.task;
+    const answer = current.answer;
+    const pairwise = task.responses.length === 2;
     // Responses.
     const grid = el("section", { class: "responses " + (pairwise ? "pair" : "grid"), "aria-label": "Responses" });
     task.responses.forEach((response, index) => {
@@ -152,6 +219,7 @@
           pairwise ? null : rankControls(response, task.responses.length),
         ]),
         el("div", { class: "md", html: response.html }),
+        ...task.assists.filter((a) => a.response === response.id).map((assist) => assistPanel(assist, "assist-critique")),
         flagControls(response),
       ]);
       grid.appendChild(card);
@@ -193,25 +261,248 @@
         el("kbd", { text: "b" }),
       ])
     );
-    const rationale = el("textarea", {
-      id: "rationale",
-      rows: 3,
-      placeholder: cfg.project.rationale_required ? "Why? (required)" : "Why? (optional) — press r to type, Ctrl+Enter to submit",
-      oninput: (e) => {
-        current.answer.rationale = e.target.value;
-        saveDraft();
-      },
-    });
-    rationale.value = answer.rationale;
-    controls.appendChild(el("label", {}, [document.createTextNode("Rationale"), rationale]));
-    controls.appendChild(
-      el("div", { class: "row" }, [
-        el("button", { type: "button", class: "primary", id: "submit", onclick: submit, disabled: sending }, [document.createTextNode("Submit "), el("kbd", { text: "Enter" })]),
-        el("span", { id: "validation", class: "validation", role: "status" }),
+    return controls;
+  }
+
+  // ---------- critique tasks: write flaws (with quoted spans), rate the AI critiques, score quality ----------
+  const SEVERITIES = ["minor", "major", "critical"];
+
+  function renderCritique(parts) {
+    const task = current.task;
+    const answer = current.answer;
+    const response = task.responses[0];
+    // Plain text, so a selection's offsets are offsets into the response exactly as stored.
+    const text = el("div", { class: "plain", id: "critique-text", text: response.text });
+    text.addEventListener("mouseup", captureSpan);
+    text.addEventListener("keyup", captureSpan);
+    const critiques = task.assists.filter((a) => a.kind === "critique");
+    parts.push(
+      el("section", { class: "response card", "aria-label": "Response" }, [
+        el("header", {}, [el("span", { text: "Response — select text to quote it in a flaw" })]),
+        text,
+        ...critiques.map((assist) => critiqueRatingPanel(assist)),
       ])
     );
-    parts.push(controls);
-    root.replaceChildren(...parts);
+    const controls = el("section", { class: "controls card", "aria-label": "Your critique" });
+    const list = el("ol", { class: "flaws" });
+    answer.flaws.forEach((flaw, index) => {
+      list.appendChild(
+        el("li", { class: "flaw flaw-" + flaw.severity }, [
+          el("span", { class: "severity", text: flaw.severity }),
+          el("span", { text: " " + flaw.description }),
+          flaw.quote ? el("q", { text: flaw.quote }) : null,
+          el("button", { type: "button", class: "link-button", text: "remove", onclick: () => update({ flaws: answer.flaws.filter((_, i) => i !== index) }) }),
+        ])
+      );
+    });
+    controls.appendChild(el("div", {}, [el("strong", { text: "Flaws (" + answer.flaws.length + ")" }), list]));
+    const description = el("input", { type: "text", id: "flaw-description", placeholder: "Describe a flaw (f), Enter to add" });
+    description.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.ctrlKey) {
+        event.preventDefault();
+        event.stopPropagation();
+        addFlaw();
+      }
+    });
+    const severity = el("select", { id: "flaw-severity" }, SEVERITIES.map((name) => el("option", { value: name, text: name })));
+    severity.value = "major";
+    const span = answer.span;
+    controls.appendChild(
+      el("div", { class: "row new-flaw" }, [
+        description,
+        severity,
+        el("span", { class: "muted", id: "flaw-quote", text: span ? "quote: “" + span.quote + "”" : "no quote selected" }),
+        el("button", { type: "button", id: "add-flaw", onclick: addFlaw, text: "Add flaw" }),
+      ])
+    );
+    controls.appendChild(
+      el("label", { class: "inline" }, [
+        el("input", { type: "checkbox", id: "no-flaws", checked: answer.noFlaws, onchange: (e) => update({ noFlaws: e.target.checked }) }),
+        document.createTextNode(" No flaws found "),
+        el("kbd", { text: "n" }),
+      ])
+    );
+    const quality = el("div", { class: "row quality", role: "radiogroup", "aria-label": "Overall quality" }, [el("span", { class: "label", text: "Overall quality (1-7):" })]);
+    for (let value = 1; value <= 7; value++) {
+      quality.appendChild(el("button", { type: "button", class: "quality-option" + (answer.quality === value ? " selected" : ""), text: String(value), onclick: () => update({ quality: value }) }));
+    }
+    controls.appendChild(quality);
+    return controls;
+  }
+
+  function captureSpan() {
+    const selection = window.getSelection();
+    const container = $("critique-text");
+    if (!selection || selection.rangeCount === 0 || selection.isCollapsed || !container) return;
+    const range = selection.getRangeAt(0);
+    const node = container.firstChild;
+    if (!node || range.startContainer !== node || range.endContainer !== node) return;
+    const start = Math.min(range.startOffset, range.endOffset);
+    const end = Math.max(range.startOffset, range.endOffset);
+    current.answer.span = { start: start, end: end, quote: node.textContent.slice(start, end) };
+    saveDraft();
+    $("flaw-quote").textContent = "quote: “" + current.answer.span.quote + "”";
+  }
+
+  function addFlaw() {
+    const description = $("flaw-description").value.trim();
+    if (!description) {
+      $("flaw-description").focus();
+      return;
+    }
+    const flaw = { description: description, severity: $("flaw-severity").value };
+    if (current.answer.span) Object.assign(flaw, current.answer.span);
+    update({ flaws: current.answer.flaws.concat([flaw]), span: null, noFlaws: false });
+    $("flaw-description").focus();
+  }
+
+  function critiqueRatingPanel(assist) {
+    const rating = current.answer.critiqueRatings[assist.id] || {};
+    const setRating = (changes) => {
+      const next = Object.assign({}, current.answer.critiqueRatings);
+      next[assist.id] = Object.assign({}, rating, changes);
+      update({ critiqueRatings: next });
+    };
+    const helpfulness = el("span", { class: "assist-rate" }, [el("span", { class: "muted", text: "Helpful? " })]);
+    for (let value = 1; value <= 7; value++) {
+      helpfulness.appendChild(el("button", { type: "button", class: "rate" + (rating.helpfulness === value ? " selected" : ""), text: String(value), onclick: () => setRating({ helpfulness: value }) }));
+    }
+    return el("details", { class: "assist assist-critique", open: !assistHidden, "data-assist": String(assist.id) }, [
+      el("summary", {}, [el("span", { class: "ai-badge", text: "AI" }), document.createTextNode(" " + assist.label + " · " + assist.model)]),
+      el("div", { class: "md", html: assist.html }),
+      el("div", { class: "row" }, [
+        el("span", { class: "muted", text: "Valid? " }),
+        el("button", { type: "button", class: "rate" + (rating.valid === true ? " selected" : ""), text: "yes", onclick: () => setRating({ valid: true }) }),
+        el("button", { type: "button", class: "rate" + (rating.valid === false ? " selected" : ""), text: "no", onclick: () => setRating({ valid: false }) }),
+        helpfulness,
+      ]),
+    ]);
+  }
+
+  function critiquePayload() {
+    const answer = current.answer;
+    if (!answer.noFlaws && !answer.flaws.length) return { error: "Add at least one flaw, or tick “No flaws found” (n)." };
+    if (!answer.quality) return { error: "Give the response an overall quality from 1 to 7." };
+    const shown = current.task.assists.filter((a) => a.kind === "critique");
+    const unrated = shown.filter((a) => {
+      const r = answer.critiqueRatings[a.id];
+      return !r || typeof r.valid !== "boolean" || !r.helpfulness;
+    });
+    if (unrated.length) return { error: "Say whether each AI critique is valid and how helpful it was." };
+    return {
+      body: {
+        quality: answer.quality,
+        flaws: answer.noFlaws ? [] : answer.flaws,
+        no_flaws: answer.noFlaws,
+        critique_ratings: answer.critiqueRatings,
+        rationale: answer.rationale,
+        time_spent_ms: Math.round(performance.now() - current.shownAt),
+      },
+    };
+  }
+
+  // ---------- step tasks: label each step -1 / 0 / +1 (PRM800K) ----------
+  const FINISH = [
+    ["found_error", "Found an error", "e"],
+    ["solution", "Reached the solution", "s"],
+    ["bad_problem", "Bad problem", "p"],
+    ["give_up", "Give up", "g"],
+  ];
+  const LABEL_NAMES = { 1: "good", 0: "neutral", "-1": "bad" };
+
+  function stepsStopped() {
+    return cfg.project.stop_at_first_error && current.answer.labels.includes(-1);
+  }
+
+  function renderSteps(parts) {
+    const task = current.task;
+    const answer = current.answer;
+    const steps = task.responses[0].steps || [];
+    const list = el("ol", { class: "steps card", "aria-label": "Solution steps" });
+    const stopped = stepsStopped();
+    steps.forEach((step, index) => {
+      const label = answer.labels[index];
+      const isCurrent = index === answer.labels.length && !stopped;
+      const locked = stopped && index >= answer.labels.length;
+      const buttons = [1, 0, -1].map((value) =>
+        el("button", {
+          type: "button",
+          class: "step-label label-" + LABEL_NAMES[value] + (label === value ? " selected" : ""),
+          text: value === 1 ? "+1" : String(value),
+          disabled: locked || index > answer.labels.length,
+          onclick: () => setStepLabel(index, value),
+        })
+      );
+      list.appendChild(
+        el("li", { class: "step" + (isCurrent ? " current" : "") + (locked ? " locked" : "") + (label !== undefined ? " labelled-" + LABEL_NAMES[label] : ""), "data-step": String(index) }, [
+          el("div", { class: "step-text", text: step }),
+          el("div", { class: "step-buttons" }, buttons),
+        ])
+      );
+    });
+    parts.push(list);
+    const controls = el("section", { class: "controls card", "aria-label": "Finish" });
+    controls.appendChild(el("p", { class: "muted", text: "Label the highlighted step: + good, 0 neutral, - bad. Backspace undoes." + (cfg.project.stop_at_first_error ? " Labelling stops at the first bad step." : "") }));
+    controls.appendChild(
+      el("div", { class: "row finish", role: "radiogroup", "aria-label": "Finish reason" },
+        FINISH.map(([value, label, key]) =>
+          el("button", { type: "button", class: "finish-option" + (answer.finish === value ? " selected" : ""), "data-finish": value, onclick: () => update({ finish: value }) }, [el("kbd", { text: key }), document.createTextNode(" " + label)])
+        )
+      )
+    );
+    return controls;
+  }
+
+  function setStepLabel(index, value) {
+    const labels = current.answer.labels.slice(0, index);
+    labels[index] = value;
+    const steps = current.task.responses[0].steps || [];
+    let finish = current.answer.finish;
+    if (value === -1 && cfg.project.stop_at_first_error) finish = "found_error";
+    else if (labels.length === steps.length && !labels.includes(-1)) finish = finish || "solution";
+    update({ labels: labels, finish: finish });
+  }
+
+  function stepsPayload() {
+    const answer = current.answer;
+    if (!answer.finish) return { error: "Choose how you finished (e/s/p/g)." };
+    return {
+      body: {
+        step_labels: answer.labels,
+        finish_reason: answer.finish,
+        rationale: answer.rationale,
+        time_spent_ms: Math.round(performance.now() - current.shownAt),
+      },
+    };
+  }
+
+  function taskKeys(event) {
+    const kind = current.task.item.kind;
+    const key = event.key;
+    if (kind === "critique") {
+      if (/^[1-7]$/.test(key)) update({ quality: Number(key) });
+      else if (key === "n") update({ noFlaws: !current.answer.noFlaws });
+      else if (key === "f") {
+        event.preventDefault();
+        $("flaw-description").focus();
+      } else return false;
+      return true;
+    }
+    if (kind === "steps") {
+      const index = current.answer.labels.length;
+      const steps = current.task.responses[0].steps || [];
+      const value = { "+": 1, "=": 1, "0": 0, "-": -1 }[key];
+      const finish = FINISH.find((f) => f[2] === key);
+      if (value !== undefined) {
+        if (index < steps.length && !stepsStopped()) setStepLabel(index, value);
+      } else if (key === "Backspace") {
+        event.preventDefault();
+        update({ labels: current.answer.labels.slice(0, -1), finish: null });
+      } else if (finish) update({ finish: finish[0] });
+      else return false;
+      return true;
+    }
+    return false;
   }
 
   function choiceButton(value, label, key) {
@@ -299,6 +590,9 @@
   }
 
   function payload() {
+    if (cfg.project.rationale_required && !current.answer.rationale.trim()) return { error: "This project asks for a rationale." };
+    if (current.task.item.kind === "critique") return critiquePayload();
+    if (current.task.item.kind === "steps") return stepsPayload();
     const rank = ranking();
     if (rank.error) return rank;
     const answer = current.answer;
@@ -315,6 +609,7 @@
         all_bad: answer.allBad,
         flags: flags,
         rationale: answer.rationale,
+        assist_ratings: answer.assistRatings || {},
         time_spent_ms: Math.round(performance.now() - current.shownAt),
       },
     };
@@ -425,14 +720,16 @@
       return;
     }
     if (event.ctrlKey || event.metaKey || event.altKey) return;
-    const pairwise = current.task.responses.length === 2;
+    const pairwise = current.task.item.kind === "comparison" && current.task.responses.length === 2;
+    const kway = current.task.item.kind === "comparison" && !pairwise;
     const key = event.key;
+    if (key !== "Enter" && taskKeys(event)) return;
     if (key === "Enter") {
       event.preventDefault();
       submit();
     } else if (pairwise && (key === "1" || key === "2" || key === "0")) {
       update({ choice: Number(key) });
-    } else if (!pairwise && /^Digit[1-9]$/.test(event.code)) {
+    } else if (kway && /^Digit[1-9]$/.test(event.code)) {
       const index = Number(event.code.slice(5)) - 1;
       const response = current.task.responses[index];
       if (!response) return;
@@ -442,15 +739,18 @@
       const top = used.length ? Math.max(...used) : 0;
       ranks[response.id] = event.shiftKey && top ? top : top + 1;
       update({ ranks: ranks });
-    } else if (!pairwise && key === "Backspace") {
+    } else if (kway && key === "Backspace") {
       update({ ranks: {} });
-    } else if (STRENGTH_KEYS.slice(0, cfg.project.strength_labels.length).includes(key)) {
+    } else if (current.task.item.kind === "comparison" && STRENGTH_KEYS.slice(0, cfg.project.strength_labels.length).includes(key)) {
       setStrength(STRENGTH_KEYS.indexOf(key) + 1);
-    } else if (key === "b") {
+    } else if (key === "b" && current.task.item.kind === "comparison") {
       update({ allBad: !current.answer.allBad });
     } else if (key === "r") {
       event.preventDefault();
       $("rationale").focus();
+    } else if (key === "h") {
+      assistHidden = !assistHidden;
+      document.querySelectorAll("details.assist").forEach((d) => (d.open = !assistHidden));
     } else if (key === "?") {
       $("instructions").showModal();
     } else if (key === "k") {
