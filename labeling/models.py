@@ -40,6 +40,13 @@ class Project(models.Model):
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Distinct raters per item.")
     lease_seconds = models.PositiveIntegerField(default=1800, help_text="How long an assignment is held.")
     assistance_mode = models.CharField(max_length=20, choices=AssistanceMode.choices, default=AssistanceMode.ON)
+    gold_rate = models.FloatField(default=0.1, help_text="Share of tasks drawn from gold items (0-1).")
+    gold_min_accuracy = models.FloatField(
+        default=0.6, help_text="Raters below this gold accuracy stop receiving tasks (0 disables)."
+    )
+    gold_min_judged = models.PositiveSmallIntegerField(
+        default=5, help_text="Gold judgements a rater makes before the threshold applies."
+    )
     assist_backend = models.CharField(
         max_length=100, blank=True, help_text="Assistant backend name from OVERSIGHT_ASSIST_BACKENDS (blank: default)."
     )
@@ -59,6 +66,10 @@ class Project(models.Model):
                 condition=Q(assistance_mode__in=AssistanceMode.values), name="project_assistance_mode_valid"
             ),
             models.CheckConstraint(condition=~Q(name=""), name="project_name_not_empty"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0) & Q(gold_rate__lte=1), name="project_gold_rate_range"),
+            models.CheckConstraint(
+                condition=Q(gold_min_accuracy__gte=0) & Q(gold_min_accuracy__lte=1), name="project_gold_accuracy_range"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -87,6 +98,7 @@ class Batch(models.Model):
         LIVE = "live", "Live"
         PAUSED = "paused", "Paused"
         DONE = "done", "Done"
+        ARCHIVED = "archived", "Archived"
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="batches")
     name = models.CharField(max_length=200)
@@ -134,7 +146,10 @@ class Item(models.Model):
             models.UniqueConstraint(fields=["batch", "external_id"], name="item_external_id_unique_in_batch"),
             models.CheckConstraint(condition=Q(kind__in=TaskKind.values), name="item_kind_valid"),
         ]
-        indexes = [models.Index(fields=["batch", "judgement_count", "id"], name="item_serving")]
+        indexes = [
+            models.Index(fields=["batch", "judgement_count", "id"], name="item_serving"),
+            models.Index(fields=["batch", "id"], condition=Q(gold__isnull=False), name="item_gold"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -256,7 +271,10 @@ class Judgement(models.Model):
                 condition=Q(quality__isnull=True) | Q(quality__gte=1, quality__lte=7), name="judgement_quality_range"
             ),
         ]
-        indexes = [models.Index(fields=["project", "rater", "created_at"], name="judgement_rater_time")]
+        indexes = [
+            models.Index(fields=["project", "rater", "created_at"], name="judgement_rater_time"),
+            models.Index(fields=["project", "created_at"], name="judgement_project_time"),
+        ]
 
     def __str__(self) -> str:
         return f"judgement {self.pk} by {self.rater_id} on {self.item_id}"
@@ -275,3 +293,45 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"adjudication of {self.item_id}"
+
+
+class RaterQuality(models.Model):
+    """A rater's running gold score in a project, kept by the submit service; below the project's
+    threshold the rater is suspended (no new tasks) until an admin reinstates them."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="rater_qualities")
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="qualities")
+    gold_judged = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    suspended = models.BooleanField(default=False)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    reinstated_at = models.DateTimeField(null=True, blank=True)
+    reinstated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "rater"], name="rater_quality_unique"),
+            models.CheckConstraint(condition=Q(gold_correct__lte=models.F("gold_judged")), name="rater_quality_counts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rater_id} in {self.project_id}: {self.gold_correct}/{self.gold_judged}"
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_judged if self.gold_judged else None
+
+
+class ProjectStats(models.Model):
+    """Quality figures of a project, computed by a Celery task after new judgements (dashboards read
+    this row instead of scanning judgements per request)."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="stats")
+    computed_at = models.DateTimeField()
+    judgement_count = models.PositiveIntegerField(default=0)
+    data = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"stats of {self.project_id} at {self.computed_at}"

@@ -15,6 +15,8 @@ Locks, always taken in this order so that no two paths wait on each other in a c
      PostgreSQL re-checks the counters on the locked row, so overlap holds under concurrency. Only when
      every free item is locked by other claimers does it wait (FOR UPDATE) for one;
   3. the rater's own Assignment row, only when re-activating an expired lease of theirs.
+Rows PostgreSQL locks and then passes over (their counters changed while it waited) stay locked until
+commit, so two waiting claimers can deadlock; PostgreSQL aborts one and the claim is simply retried.
 The cost of a claim does not grow with the project: it walks the `item_serving` index
 (batch, judgement_count, id) of one batch and stops at the first free item; no COUNT over the project.
 """
@@ -29,8 +31,10 @@ from django.db.models import Exists, F, OuterRef
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from common.db import retry_on_deadlock
 from common.exceptions import ApplicationError
 from labeling.models import Assignment, AssistanceMode, Batch, Item, Project, ProjectMembership
+from labeling.services.quality import rater_is_suspended
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +53,10 @@ def assignment_claim_next(
     """
     now = now or timezone.now()
     holding = list(holding or [])
+    return retry_on_deadlock(lambda: _claim(project=project, rater=rater, holding=holding, now=now))
+
+
+def _claim(*, project: Project, rater: AbstractBaseUser, holding: list[int], now: datetime) -> Assignment | None:
     with transaction.atomic():
         get_object_or_404(ProjectMembership.objects.select_for_update(), project=project, user=rater)
         own = list(
@@ -65,6 +73,13 @@ def assignment_claim_next(
                 code="too_many_leases",
                 status_code=409,
             )
+        if rater_is_suspended(project=project, rater=rater):
+            raise ApplicationError(
+                "Your gold accuracy in this project fell below its threshold, so new tasks are paused. "
+                "An admin has been notified and can reinstate you.",
+                code="suspended",
+                status_code=403,
+            )
         if Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE, expires_at__lte=now).exists():
             _release_expired(project_id=project.pk, now=now)
         item = _lock_next_item(project=project, rater=rater)
@@ -75,9 +90,12 @@ def assignment_claim_next(
 
 
 def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None:
-    """Lock the first free item. SKIP LOCKED first, so concurrent claimers spread out; if every free
-    item is locked by someone else right now, wait for one instead of reporting "nothing left"
-    (PostgreSQL re-checks the counters of the row once its lock is released)."""
+    """Lock the next item. With probability `gold_rate` a gold item the rater has not seen comes first
+    (gold items go to every rater, outside the overlap, and look like any other task). Otherwise the
+    first free non-gold item: SKIP LOCKED first, so concurrent claimers spread out; if every free item
+    is locked by someone else right now, wait for one instead of reporting "nothing left" (PostgreSQL
+    re-checks the counters of the row once its lock is released). When no other item is left, the
+    rater's unseen gold items are served."""
     seen = Assignment.objects.filter(
         item=OuterRef("pk"),
         rater=rater,
@@ -88,10 +106,21 @@ def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None
         .order_by("-priority", "id")
         .values_list("id", flat=True)
     )
+    unseen_gold = (
+        Item.objects.filter(batch_id__in=batch_ids, gold__isnull=False)
+        .filter(~Exists(seen))
+        .order_by("id")
+        .select_for_update(skip_locked=True, of=("self",))
+        .only("id", "batch_id")
+    )
+    if project.gold_rate > 0 and random.random() < project.gold_rate:
+        gold = unseen_gold.first()
+        if gold is not None:
+            return gold
     for skip_locked in (True, False):
         for batch_id in batch_ids:
             item = (
-                Item.objects.filter(batch_id=batch_id)
+                Item.objects.filter(batch_id=batch_id, gold__isnull=True)
                 .alias(filled=F("judgement_count") + F("lease_count"))
                 .filter(filled__lt=project.overlap)
                 .filter(~Exists(seen))
@@ -102,7 +131,8 @@ def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None
             )
             if item is not None:
                 return item
-    return None
+    # Nothing else left: the gold items this rater has not seen yet.
+    return unseen_gold.first()
 
 
 def _lease(*, project: Project, item: Item, rater: AbstractBaseUser, now: datetime) -> Assignment:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from common.exceptions import ApplicationError
 from labeling.models import Assignment, Item, Judgement, Response, TaskKind
 from labeling.services.import_format import LineError, validate_ranking
+from labeling.services.quality import gold_record, project_stats_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,9 @@ def judgement_submit(*, assignment: Assignment, answer: Answer) -> tuple[Judgeme
     expired but not yet been released still counts as held, so a late answer is kept.
     """
     with transaction.atomic():
-        locked = Assignment.objects.select_for_update().select_related("project").get(pk=assignment.pk)
+        locked = (
+            Assignment.objects.select_for_update(of=("self",)).select_related("project", "item").get(pk=assignment.pk)
+        )
         existing = Judgement.objects.filter(assignment=locked).first()
         if existing is None and locked.status != Assignment.Status.ACTIVE:
             raise ApplicationError(
@@ -119,6 +122,15 @@ def judgement_submit(*, assignment: Assignment, answer: Answer) -> tuple[Judgeme
         Item.objects.filter(pk=locked.item_id).update(
             judgement_count=F("judgement_count") + 1, lease_count=F("lease_count") - 1
         )
+        if locked.item.gold:
+            gold_record(
+                project=locked.project,
+                rater_id=locked.rater_id,
+                kind=locked.project.task_kind,
+                answer=fields,
+                gold=locked.item.gold,
+            )
+        project_stats_schedule(project_id=locked.project_id)
     logger.info("judgement submitted", extra={"judgement_id": judgement.pk, "assignment_id": locked.pk})
     return judgement, True
 

@@ -84,17 +84,17 @@ def judge(project, rater, *, shown: bool, ranking, time_ms: int, flags=None):  #
 
 
 def test_report_compares_arms_on_hand_computed_data(admin_user, client_for):
-    project = ProjectFactory(overlap=2, assistance_mode="randomised", members=[admin_user])
+    project = ProjectFactory(overlap=2, assistance_mode="randomised", gold_rate=1.0, members=[admin_user])
     import_lines(project, [comparison_line(1, gold={"ranking": [["a"], ["b"]]}), comparison_line(2)])
     helped, unhelped = rater_in(project, "helped"), rater_in(project, "unhelped")
-    # Breadth-first serving: helped gets item 1, unhelped item 2, then each gets the other.
+    # gold_rate 1: each rater gets the gold item 1 first, then item 2.
     # Item 1 (gold a>b): helped says a>b (correct), unhelped b>a (wrong): they disagree.
     # Item 2: both say a>b: they agree.
     first = judge(project, helped, shown=True, ranking=[["a"], ["b"]], time_ms=10_000, flags={"b": ["harmful"]})
-    judge(project, unhelped, shown=False, ranking=[["a"], ["b"]], time_ms=30_000)
+    second = judge(project, unhelped, shown=False, ranking=[["b"], ["a"]], time_ms=30_000)
     judge(project, helped, shown=True, ranking=[["a"], ["b"]], time_ms=20_000)
-    last = judge(project, unhelped, shown=False, ranking=[["b"], ["a"]], time_ms=40_000)
-    assert first.item_id == last.item_id and first.item.gold is not None
+    judge(project, unhelped, shown=False, ranking=[["a"], ["b"]], time_ms=40_000)
+    assert first.item_id == second.item_id and first.item.gold is not None
 
     report = assistance_report(project=project)
     api = client_for(admin_user).get(f"/api/v1/projects/{project.pk}/assistance-report/")

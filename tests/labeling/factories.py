@@ -35,6 +35,7 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Project {n}")
     instructions = "Pick the better response."
     task_kind = "comparison"
+    gold_rate = 0.0  # tests that mix gold items in say so
 
     @factory.post_generation
     def members(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]

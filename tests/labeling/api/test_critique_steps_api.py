@@ -13,9 +13,14 @@ def claim(client_for, project, rater):  # type: ignore[no-untyped-def]
 
 def test_critique_end_to_end(client_for, admin_user):
     project = ProjectFactory(task_kind="critique", members=[admin_user])
-    import_lines(project, [{"id": "c1", "kind": "critique", "prompt": "Capital of France?", "responses": [{"text": "Berlin."}]}])
+    import_lines(
+        project, [{"id": "c1", "kind": "critique", "prompt": "Capital of France?", "responses": [{"text": "Berlin."}]}]
+    )
     client, task = claim(client_for, project, rater_in(project, "critic"))
-    body = {"quality": 1, "flaws": [{"description": "wrong city", "severity": "critical", "start": 0, "end": 6, "quote": "Berlin"}]}
+    body = {
+        "quality": 1,
+        "flaws": [{"description": "wrong city", "severity": "critical", "start": 0, "end": 6, "quote": "Berlin"}],
+    }
 
     first = client.post(f"/api/v1/assignments/{task['assignment']}/submit/", body, format="json")
     again = client.post(f"/api/v1/assignments/{task['assignment']}/submit/", body, format="json")

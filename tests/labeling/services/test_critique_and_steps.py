@@ -13,12 +13,24 @@ RESPONSE = "Paris is the capital of Germany. It has 2 million people."
 
 
 def critique_line(index: int, **extra) -> dict:  # type: ignore[no-untyped-def]
-    return {"id": f"c-{index}", "kind": "critique", "prompt": "Tell me about Paris.", "responses": [{"id": "r", "text": RESPONSE}], **extra}
+    return {
+        "id": f"c-{index}",
+        "kind": "critique",
+        "prompt": "Tell me about Paris.",
+        "responses": [{"id": "r", "text": RESPONSE}],
+        **extra,
+    }
 
 
 def steps_line(index: int, n_steps: int = 4, **extra) -> dict:  # type: ignore[no-untyped-def]
     steps = [f"step {i}" for i in range(n_steps)]
-    return {"id": f"s-{index}", "kind": "steps", "prompt": "Solve x+1=3", "responses": [{"id": "sol", "steps": steps}], **extra}
+    return {
+        "id": f"s-{index}",
+        "kind": "steps",
+        "prompt": "Solve x+1=3",
+        "responses": [{"id": "sol", "steps": steps}],
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -39,7 +51,13 @@ def test_critique_with_quoted_span_is_stored_with_checked_offsets(critique_assig
     answer = CritiqueAnswer(
         quality=2,
         flaws=[
-            {"description": "wrong country", "severity": "critical", "start": start, "end": start + 7, "quote": "Germany"},
+            {
+                "description": "wrong country",
+                "severity": "critical",
+                "start": start,
+                "end": start + 7,
+                "quote": "Germany",
+            },
             {"description": "population is about 2.1 million", "severity": "minor"},
         ],
     )
@@ -47,7 +65,13 @@ def test_critique_with_quoted_span_is_stored_with_checked_offsets(critique_assig
     judgement, created = judgement_submit(assignment=critique_assignment, answer=answer)
 
     assert created
-    assert judgement.flaws[0] == {"description": "wrong country", "severity": "critical", "start": start, "end": start + 7, "quote": "Germany"}
+    assert judgement.flaws[0] == {
+        "description": "wrong country",
+        "severity": "critical",
+        "start": start,
+        "end": start + 7,
+        "quote": "Germany",
+    }
     assert judgement.flaws[1] == {"description": "population is about 2.1 million", "severity": "minor"}
     assert (judgement.quality, judgement.no_flaws, judgement.ranking) == (2, False, None)
 
@@ -55,9 +79,20 @@ def test_critique_with_quoted_span_is_stored_with_checked_offsets(critique_assig
 @pytest.mark.parametrize(
     ("answer", "field"),
     [
-        (CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "major", "start": 10, "end": 5}]), "flaws[0].start"),
-        (CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "major", "start": 0, "end": 999}]), "flaws[0].start"),
-        (CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "major", "start": 0, "end": 5, "quote": "Lyon!"}]), "flaws[0].quote"),
+        (
+            CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "major", "start": 10, "end": 5}]),
+            "flaws[0].start",
+        ),
+        (
+            CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "major", "start": 0, "end": 999}]),
+            "flaws[0].start",
+        ),
+        (
+            CritiqueAnswer(
+                quality=3, flaws=[{"description": "x", "severity": "major", "start": 0, "end": 5, "quote": "Lyon!"}]
+            ),
+            "flaws[0].quote",
+        ),
         (CritiqueAnswer(quality=3, flaws=[{"description": "x", "severity": "fatal"}]), "flaws[0].severity"),
         (CritiqueAnswer(quality=3, flaws=[{"description": " ", "severity": "minor"}]), "flaws[0].description"),
         (CritiqueAnswer(quality=9, no_flaws=True), "quality"),
@@ -91,7 +126,9 @@ def test_every_ai_critique_shown_must_be_rated(admin_user, tiny_backend):
         judgement_submit(assignment=assignment, answer=CritiqueAnswer(quality=4, no_flaws=True))
     judgement, _ = judgement_submit(
         assignment=assignment,
-        answer=CritiqueAnswer(quality=4, no_flaws=True, critique_ratings={str(artifact_id): {"valid": False, "helpfulness": 2}}),
+        answer=CritiqueAnswer(
+            quality=4, no_flaws=True, critique_ratings={str(artifact_id): {"valid": False, "helpfulness": 2}}
+        ),
     )
 
     assert missing.value.errors[0]["field"] == f"critique_ratings.{artifact_id}"
@@ -101,7 +138,9 @@ def test_every_ai_critique_shown_must_be_rated(admin_user, tiny_backend):
 def test_steps_stop_at_first_error(admin_user):
     assignment = steps_assignment(admin_user)
 
-    judgement, _ = judgement_submit(assignment=assignment, answer=StepsAnswer(step_labels=[1, 0, -1], finish_reason="found_error"))
+    judgement, _ = judgement_submit(
+        assignment=assignment, answer=StepsAnswer(step_labels=[1, 0, -1], finish_reason="found_error")
+    )
 
     assert (judgement.step_labels, judgement.finish_reason) == ([1, 0, -1], "found_error")
 
@@ -131,7 +170,9 @@ def test_without_stopping_every_step_is_labelled(admin_user):
 
     with pytest.raises(ApplicationError):
         judgement_submit(assignment=assignment, answer=StepsAnswer(step_labels=[1, -1], finish_reason="found_error"))
-    judgement, _ = judgement_submit(assignment=assignment, answer=StepsAnswer(step_labels=[1, -1, 1, 0], finish_reason="found_error"))
+    judgement, _ = judgement_submit(
+        assignment=assignment, answer=StepsAnswer(step_labels=[1, -1, 1, 0], finish_reason="found_error")
+    )
 
     assert judgement.step_labels == [1, -1, 1, 0]
 
@@ -139,7 +180,9 @@ def test_without_stopping_every_step_is_labelled(admin_user):
 def test_give_up_and_bad_problem_accept_partial_labels(admin_user):
     assignment = steps_assignment(admin_user)
 
-    judgement, _ = judgement_submit(assignment=assignment, answer=StepsAnswer(step_labels=[1], finish_reason="bad_problem"))
+    judgement, _ = judgement_submit(
+        assignment=assignment, answer=StepsAnswer(step_labels=[1], finish_reason="bad_problem")
+    )
 
     assert judgement.finish_reason == "bad_problem"
 
