@@ -10,3 +10,8 @@ CRITIQUE_TEMPLATE = (
 )
 SUMMARY_SYSTEM = "You summarise long texts faithfully for a busy reader. Never add facts."
 SUMMARY_TEMPLATE = "Summarise this text in at most three short bullet points:\n\n{context}"
+
+DEFAULT_TEMPLATES = {
+    "critique": (CRITIQUE_SYSTEM, CRITIQUE_TEMPLATE),
+    "summary": (SUMMARY_SYSTEM, SUMMARY_TEMPLATE),
+}

@@ -69,7 +69,13 @@ def assistance_report(*, project: Project) -> dict[str, Any]:
     """
     rows = list(
         Judgement.objects.filter(project=project).values_list(
-            "item_id", "assistance_shown", "ranking", "time_spent_ms", "flags", "assist_ratings", "flaws",
+            "item_id",
+            "assistance_shown",
+            "ranking",
+            "time_spent_ms",
+            "flags",
+            "assist_ratings",
+            "flaws",
             "critique_ratings",
         )
     )
@@ -107,3 +113,18 @@ def assistance_report(*, project: Project) -> dict[str, Any]:
             }
         )
     return {"project": project.pk, "assistance_mode": project.assistance_mode, "arms": arms}
+
+
+REPORT_COLUMNS = (
+    "seconds_per_task",
+    "gold_accuracy",
+    "agreement_with_others",
+    "flags_per_task",
+    "flaws_per_critique_task",
+    "critique_helpfulness",
+)
+
+
+def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's arms with their metrics in the page's column order."""
+    return [{**arm, "metrics": [arm[column] for column in REPORT_COLUMNS]} for arm in report["arms"]]

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from assist.selectors import assistance_report
+from assist.selectors import assistance_report, report_rows
 from assist.services.generation import assist_schedule_batch
 from labeling.roles import ADMIN, ML, has_role
 from labeling.selectors import batch_get_for_user, project_get_for_user
@@ -16,7 +16,8 @@ def report(request: HttpRequest, project_id: int) -> HttpResponse:
     if not has_role(request.user, ADMIN, ML):
         raise PermissionDenied
     project = project_get_for_user(user=request.user, project_id=project_id)
-    return render(request, "assist/report.html", {"project": project, "report": assistance_report(project=project)})
+    report = assistance_report(project=project)
+    return render(request, "assist/report.html", {"project": project, "report": report, "rows": report_rows(report)})
 
 
 @login_required

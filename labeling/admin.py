@@ -66,9 +66,22 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(Judgement)
 class JudgementAdmin(admin.ModelAdmin):
+    """Judgements are the raters' record: only superusers may correct or delete one, and every such
+    change is kept in the admin log (django.contrib.admin LogEntry: who, when, which fields)."""
+
     list_display = ["id", "item", "rater", "strength", "all_bad", "created_at"]
     raw_id_fields = ["assignment", "project", "item", "rater"]
+    readonly_fields = ["assignment", "project", "item", "rater", "display_order", "assistance_shown", "created_at"]
     show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return request.user.is_superuser
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Adjudication)

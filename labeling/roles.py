@@ -31,6 +31,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.change_projectmembership",
         "labeling.delete_projectmembership",
         "labeling.view_projectmembership",
+        "labeling.view_assignment",
+        "labeling.view_judgement",
+        "labeling.view_adjudication",
     ],
     ML: [
         "labeling.view_project",

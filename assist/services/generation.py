@@ -17,6 +17,7 @@ from django.utils import timezone
 from assist.backends.base import BackendError, GenerationSettings, Messages, TransientBackendError
 from assist.backends.registry import get_backend
 from assist.models import AssistArtifact, AssistKind, PromptTemplate
+from assist.prompts import DEFAULT_TEMPLATES
 from common.exceptions import ApplicationError
 from labeling.models import Batch, Item
 
@@ -26,7 +27,13 @@ ELIGIBLE = [AssistArtifact.Status.PENDING, AssistArtifact.Status.RUNNING]
 
 
 def active_templates() -> dict[str, PromptTemplate]:
-    """The newest active template of each kind."""
+    """The newest active template of each kind. A kind with no template at all gets the default
+    (version 1, from assist/prompts.py); a kind whose templates are all inactive gets none."""
+    for kind, (system, template) in DEFAULT_TEMPLATES.items():
+        if not PromptTemplate.objects.filter(kind=kind).exists():
+            PromptTemplate.objects.get_or_create(
+                kind=kind, version=1, defaults={"system": system, "template": template}
+            )
     out: dict[str, PromptTemplate] = {}
     for template in PromptTemplate.objects.filter(is_active=True).order_by("kind", "-version"):
         out.setdefault(template.kind, template)

@@ -1,7 +1,7 @@
 """Thin API views: validate input, call a service or selector, serialize the result."""
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import IsAuthenticated
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from assist.selectors import assist_progress
 from common.exceptions import PayloadTooLarge
+from common.ordering import apply_ordering
 from labeling.api.permissions import IsAdmin, IsAdminOrML
 from labeling.api.serializers import BatchDetailOutputSerializer, BatchOutputSerializer, ProjectOutputSerializer
 from labeling.models import AssistanceMode, Batch, TaskKind
@@ -57,9 +58,19 @@ class ProjectListCreateApi(APIView):
     def get_permissions(self):  # type: ignore[no-untyped-def]
         return [IsAdmin()] if self.request.method == "POST" else [IsAuthenticated()]
 
-    @extend_schema(responses=ProjectOutputSerializer(many=True))
+    ORDERING = {"id", "name", "created_at"}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("ordering", str, description="id, name or created_at; '-' for descending")],
+        responses=ProjectOutputSerializer(many=True),
+    )
     def get(self, request: Request) -> Response:
-        projects = project_list_for_user(user=request.user)
+        projects = apply_ordering(
+            project_list_for_user(user=request.user),
+            request.query_params.get("ordering"),
+            allowed=self.ORDERING,
+            default=["id"],
+        )
         return Response(ProjectOutputSerializer(projects, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: ProjectOutputSerializer, 400: ERROR_RESPONSE})
@@ -93,10 +104,23 @@ class BatchListCreateApi(APIView):
     def get_permissions(self):  # type: ignore[no-untyped-def]
         return [IsAdmin()] if self.request.method == "POST" else [IsAdminOrML()]
 
-    @extend_schema(responses=BatchOutputSerializer(many=True))
+    ORDERING = {"id", "name", "priority", "status", "created_at", "item_count"}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("ordering", str, description="id, name, priority, status, created_at or item_count")
+        ],
+        responses=BatchOutputSerializer(many=True),
+    )
     def get(self, request: Request, project_id: int) -> Response:
         project = project_get_for_user(user=request.user, project_id=project_id)
-        return Response(BatchOutputSerializer(batch_list_for_project(project=project), many=True).data)
+        batches = apply_ordering(
+            batch_list_for_project(project=project),
+            request.query_params.get("ordering"),
+            allowed=self.ORDERING,
+            default=["-priority", "id"],
+        )
+        return Response(BatchOutputSerializer(batches, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},

@@ -129,3 +129,15 @@ def test_report_counts_flaws_found_per_critique_task_by_arm(admin_user):
     assert (assisted["flaws_per_critique_task"]["value"], assisted["flaws_per_critique_task"]["n"]) == (2.0, 2)
     assert (unassisted["flaws_per_critique_task"]["value"], unassisted["flaws_per_critique_task"]["n"]) == (1.0, 1)
     assert assisted["flags_per_task"]["n"] == 0
+
+
+def test_report_page_renders(admin_user, project):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.get(f"/projects/{project.pk}/assistance/")
+
+    assert response.status_code == 200
+    assert "unassisted" in response.content.decode()

@@ -11,7 +11,17 @@ RESPONSE = "The Eiffel Tower is in Rome and was finished in 1889."
 def test_steps_are_labelled_with_the_keyboard_and_stop_at_the_first_error(page, live_server, login):
     admin = UserFactory(username="admin-st", role="admin")
     project = ProjectFactory(name="Steps", task_kind="steps", members=[admin])
-    import_lines(project, [{"id": "s1", "kind": "steps", "prompt": "Solve 2x = 6", "responses": [{"steps": ["Divide by 2", "x = 4", "Check: 2*4=8", "Done"]}]}])
+    import_lines(
+        project,
+        [
+            {
+                "id": "s1",
+                "kind": "steps",
+                "prompt": "Solve 2x = 6",
+                "responses": [{"steps": ["Divide by 2", "x = 4", "Check: 2*4=8", "Done"]}],
+            }
+        ],
+    )
     rater = rater_in(project, "step-rater")
     login(page, rater.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
@@ -31,7 +41,10 @@ def test_steps_are_labelled_with_the_keyboard_and_stop_at_the_first_error(page, 
 def test_critique_flaw_quotes_a_span_selected_with_the_mouse(page, live_server, login):
     admin = UserFactory(username="admin-cr", role="admin")
     project = ProjectFactory(name="Critique", task_kind="critique", members=[admin])
-    import_lines(project, [{"id": "c1", "kind": "critique", "prompt": "Where is the Eiffel Tower?", "responses": [{"text": RESPONSE}]}])
+    import_lines(
+        project,
+        [{"id": "c1", "kind": "critique", "prompt": "Where is the Eiffel Tower?", "responses": [{"text": RESPONSE}]}],
+    )
     rater = rater_in(project, "critic-rater")
     login(page, rater.username)
     page.goto(f"{live_server.url}/projects/{project.pk}/label/")
@@ -63,4 +76,10 @@ def test_critique_flaw_quotes_a_span_selected_with_the_mouse(page, live_server, 
 
     page.wait_for_selector("#empty:not([hidden])")
     [flaw] = Judgement.objects.get(rater=rater).flaws
-    assert flaw == {"description": "The Eiffel Tower is in Paris", "severity": "critical", "start": start, "end": start + 4, "quote": "Rome"}
+    assert flaw == {
+        "description": "The Eiffel Tower is in Paris",
+        "severity": "critical",
+        "start": start,
+        "end": start + 4,
+        "quote": "Rome",
+    }
