@@ -29,27 +29,27 @@ class Case:
 
 
 def api(anonymous=403, outsider=403, rater=403, admin=403, ml=403, other_admin=404, other_ml=404) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    return dict(
-        anonymous=anonymous,
-        outsider=outsider,
-        rater=rater,
-        admin=admin,
-        ml=ml,
-        other_admin=other_admin,
-        other_ml=other_ml,
-    )
+    return {
+        "anonymous": anonymous,
+        "outsider": outsider,
+        "rater": rater,
+        "admin": admin,
+        "ml": ml,
+        "other_admin": other_admin,
+        "other_ml": other_ml,
+    }
 
 
 def page(anonymous=302, outsider=403, rater=403, admin=403, ml=403, other_admin=404, other_ml=404) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    return dict(
-        anonymous=anonymous,
-        outsider=outsider,
-        rater=rater,
-        admin=admin,
-        ml=ml,
-        other_admin=other_admin,
-        other_ml=other_ml,
-    )
+    return {
+        "anonymous": anonymous,
+        "outsider": outsider,
+        "rater": rater,
+        "admin": admin,
+        "ml": ml,
+        "other_admin": other_admin,
+        "other_ml": other_ml,
+    }
 
 
 EVERYONE_200 = dict.fromkeys(ROLES, 200)
