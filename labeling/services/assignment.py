@@ -33,8 +33,7 @@ from django.utils import timezone
 
 from common.db import retry_on_deadlock
 from common.exceptions import ApplicationError
-from labeling.models import Assignment, AssistanceMode, Batch, Item, Project, ProjectMembership
-from labeling.services.quality import rater_is_suspended
+from labeling.models import Assignment, AssistanceMode, Batch, Item, Project, ProjectMembership, RaterQuality
 
 logger = logging.getLogger(__name__)
 
@@ -58,31 +57,37 @@ def assignment_claim_next(
 
 def _claim(*, project: Project, rater: AbstractBaseUser, holding: list[int], now: datetime) -> Assignment | None:
     with transaction.atomic():
-        get_object_or_404(ProjectMembership.objects.select_for_update(), project=project, user=rater)
-        own = list(
-            Assignment.objects.filter(project=project, rater=rater, status=Assignment.Status.ACTIVE, expires_at__gt=now)
-            .order_by("created_at", "id")
-            .values_list("id", flat=True)
+        membership = get_object_or_404(
+            ProjectMembership.objects.select_for_update(of=("self",)).annotate(
+                suspended=Exists(RaterQuality.objects.filter(project=project, rater=rater, suspended=True))
+            ),
+            project=project,
+            user=rater,
         )
-        reusable = [pk for pk in own if pk not in holding]
+        own = list(
+            Assignment.objects.filter(
+                project=project, rater=rater, status=Assignment.Status.ACTIVE, expires_at__gt=now
+            ).order_by("created_at", "id")
+        )
+        reusable = [assignment for assignment in own if assignment.pk not in holding]
         if reusable:
-            return Assignment.objects.get(pk=reusable[0])
+            return reusable[0]
         if len(own) >= MAX_ACTIVE_LEASES:
             raise ApplicationError(
                 "You already hold the most tasks at once; submit or skip one first.",
                 code="too_many_leases",
                 status_code=409,
             )
-        if rater_is_suspended(project=project, rater=rater):
+        if membership.suspended:
             raise ApplicationError(
                 "Your gold accuracy in this project fell below its threshold, so new tasks are paused. "
                 "An admin has been notified and can reinstate you.",
                 code="suspended",
                 status_code=403,
             )
-        if Assignment.objects.filter(project=project, status=Assignment.Status.ACTIVE, expires_at__lte=now).exists():
-            _release_expired(project_id=project.pk, now=now)
         item = _lock_next_item(project=project, rater=rater)
+        if item is None and _release_expired(project_id=project.pk, now=now):
+            item = _lock_next_item(project=project, rater=rater)  # expired leases gave items back
         if item is None:
             return None
         Item.objects.filter(pk=item.pk).update(lease_count=F("lease_count") + 1)
@@ -106,15 +111,24 @@ def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None
         .order_by("-priority", "id")
         .values_list("id", flat=True)
     )
-    unseen_gold = (
-        Item.objects.filter(batch_id__in=batch_ids, gold__isnull=False)
-        .filter(~Exists(seen))
-        .order_by("id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .only("id", "batch_id")
-    )
+
+    def unseen_gold() -> Item | None:
+        # Per batch, so the query matches the small `item_gold` partial index whatever the statistics.
+        for batch_id in batch_ids:
+            gold = (
+                Item.objects.filter(batch_id=batch_id, gold__isnull=False)
+                .filter(~Exists(seen))
+                .order_by("id")
+                .select_for_update(skip_locked=True, of=("self",))
+                .only("id", "batch_id")
+                .first()
+            )
+            if gold is not None:
+                return gold
+        return None
+
     if project.gold_rate > 0 and random.random() < project.gold_rate:
-        gold = unseen_gold.first()
+        gold = unseen_gold()
         if gold is not None:
             return gold
     for skip_locked in (True, False):
@@ -132,7 +146,7 @@ def _lock_next_item(*, project: Project, rater: AbstractBaseUser) -> Item | None
             if item is not None:
                 return item
     # Nothing else left: the gold items this rater has not seen yet.
-    return unseen_gold.first()
+    return unseen_gold()
 
 
 def _lease(*, project: Project, item: Item, rater: AbstractBaseUser, now: datetime) -> Assignment:
@@ -153,8 +167,14 @@ def _lease(*, project: Project, item: Item, rater: AbstractBaseUser, now: dateti
         "assists_shown": [],
         "skip_reason": "",
     }
-    # The rater's own expired lease on this item, if any, is taken up again (one row per item and rater).
-    assignment, _ = Assignment.objects.select_for_update().update_or_create(item=item, rater=rater, defaults=fields)
+    # One statement (INSERT ... ON CONFLICT DO UPDATE): the rater's own expired lease on this item, if
+    # any, is taken up again, since there is one row per item and rater.
+    [assignment] = Assignment.objects.bulk_create(
+        [Assignment(item=item, rater=rater, **fields)],
+        update_conflicts=True,
+        unique_fields=["item", "rater"],
+        update_fields=[name for name in fields if name != "project"],
+    )
     return assignment
 
 

@@ -76,6 +76,11 @@ def batch_import(
         status=status,
         source_filename=source_filename,
     )
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # Fresh planner statistics, so the serving queries use their indexes at once (don't wait for
+        # autovacuum, which may be off or slow to notice a bulk COPY).
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Item._meta.db_table}, {Response._meta.db_table}")
     logger.info("batch imported", extra={"batch_id": batch.pk, "project_id": project.pk, "items": len(lines)})
     return batch
 

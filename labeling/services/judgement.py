@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -102,20 +102,16 @@ def judgement_submit(*, assignment: Assignment, answer: Answer) -> tuple[Judgeme
             raise ApplicationError(
                 "This task was already submitted with different answers.", code="already_submitted", status_code=409
             )
-        try:
-            with transaction.atomic():
-                judgement = Judgement.objects.create(
-                    assignment=locked,
-                    project_id=locked.project_id,
-                    item_id=locked.item_id,
-                    rater_id=locked.rater_id,
-                    display_order=locked.display_order,
-                    assistance_shown=locked.assistance_shown,
-                    **fields,
-                )
-        except IntegrityError:
-            # Only reachable if the row lock was bypassed; the constraint still guarantees one judgement.
-            return Judgement.objects.get(assignment=locked), False
+        # The assignment row lock serialises submits; the OneToOne constraint backs it up.
+        judgement = Judgement.objects.create(
+            assignment=locked,
+            project_id=locked.project_id,
+            item_id=locked.item_id,
+            rater_id=locked.rater_id,
+            display_order=locked.display_order,
+            assistance_shown=locked.assistance_shown,
+            **fields,
+        )
         locked.status = Assignment.Status.SUBMITTED
         locked.completed_at = timezone.now()
         locked.save(update_fields=["status", "completed_at"])

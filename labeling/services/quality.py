@@ -65,10 +65,6 @@ def rater_reinstate(*, project: Project, rater_id: int, by: AbstractBaseUser) ->
     return quality
 
 
-def rater_is_suspended(*, project: Project, rater: AbstractBaseUser) -> bool:
-    return RaterQuality.objects.filter(project=project, rater=rater, suspended=True).exists()
-
-
 @transaction.atomic
 def adjudication_record(
     *, item: Item, adjudicator: AbstractBaseUser, ranking: Any, strength: int | None = None, note: str = ""
