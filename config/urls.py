@@ -12,7 +12,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include(("labeling.api.urls", "labeling-api"))),
+    path("api/v1/", include(("rewardmodel.api.urls", "rewardmodel-api"))),
     path("api/v1/", include(("assist.api.urls", "assist-api"))),
     path("", include("labeling.urls")),
+    path("", include("rewardmodel.urls")),
     path("", include("assist.urls")),
 ]

@@ -13,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from labeling.models import Adjudication, Batch, Judgement, Project, ProjectMembership, RaterQuality
 from labeling.services.assignment import assignment_claim_next
 from labeling.services.quality import project_stats_refresh
+from rewardmodel.services.snapshots import ExportDefinition, snapshot_create
 from tests.labeling.factories import ProjectFactory, UserFactory, comparison_line, import_lines, jsonl, rater_in
 
 ROLES = ("anonymous", "outsider", "rater", "admin", "ml", "other_admin", "other_ml")
@@ -139,6 +140,17 @@ MATRIX: dict[str, list[Case]] = {
     "assist:batch-generate": [
         Case("post", P + "/batches/{batch}/assist/", page(admin=302, other_ml=403), {}, kind="form")
     ],
+    # exports: ML staff only; a snapshot is its creator's (other ML staff: 404)
+    "rewardmodel-api:export-list": [
+        Case("get", "/api/v1/exports/", api(ml=200, other_admin=403, other_ml=200)),
+        Case("post", "/api/v1/exports/", api(ml=400, other_admin=403, other_ml=400), {}),  # 202: tests/rewardmodel
+    ],
+    "rewardmodel-api:export-detail": [Case("get", "/api/v1/exports/{snapshot}/", api(ml=200, other_admin=403))],
+    "rewardmodel-api:export-download": [
+        Case("get", "/api/v1/exports/{snapshot}/download/", api(ml=200, other_admin=403))
+    ],
+    "rewardmodel:exports": [Case("get", "/exports/", page(ml=200, other_admin=403, other_ml=200))],
+    "rewardmodel:export-detail": [Case("get", "/exports/{snapshot}/", page(ml=200, other_admin=403))],
 }
 
 
@@ -169,7 +181,8 @@ def test_django_admin_is_staff_only(client, db):
 
 
 @pytest.fixture
-def world(db):  # type: ignore[no-untyped-def]
+def world(db, settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.MEDIA_ROOT = tmp_path / "media"
     admin = UserFactory(username="adam", role="admin")
     ml = UserFactory(username="mia", role="ml")
     project = ProjectFactory(name="P", overlap=2, members=[admin, ml])
@@ -192,12 +205,14 @@ def world(db):  # type: ignore[no-untyped-def]
     ProjectMembership.objects.create(project=other, user=users["other_admin"])
     ProjectMembership.objects.create(project=other, user=users["other_ml"])
     project_stats_refresh(project=project)
+    snapshot = snapshot_create(definition=ExportDefinition(projects=(project.pk,)), created_by=ml, run_inline=True)
     ids = {
         "project": project.pk,
         "batch": batch.pk,
         "item": item.pk,
         "assignment": assignment.pk,
         "suspended": suspended.pk,
+        "snapshot": snapshot.pk,
     }
     return users, ids
 
