@@ -52,9 +52,12 @@ def main() -> None:
 
     from django.db import connection
 
+    from config.celery import app
     from labeling.models import Project
     from labeling.services import batch_import as service
 
+    # As in production, follow-up tasks (planner statistics) go to the broker instead of running inline.
+    app.conf.task_always_eager = False
     data = make_jsonl(args.items)
     project = Project.objects.create(name="bench", task_kind="comparison")
 

@@ -25,3 +25,15 @@ def refresh_project_stats(project_id: int) -> int:
         logger.info("project gone, no stats", extra={"project_id": project_id})
         return 0
     return project_stats_refresh(project=project).judgement_count
+
+
+@shared_task(name="labeling.analyze_items", queue="default", ignore_result=True)
+def analyze_items() -> None:
+    """Refresh PostgreSQL's planner statistics of the item tables after a bulk import."""
+    from django.db import connection
+
+    from labeling.models import Item, Response
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Item._meta.db_table}, {Response._meta.db_table}")

@@ -9,10 +9,7 @@ import gc
 import gzip
 import io
 import logging
-import multiprocessing
-import os
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
@@ -24,12 +21,11 @@ from django.db import connection, transaction
 from assist.services.generation import assist_schedule_batch
 from common.exceptions import ApplicationError, PayloadTooLarge
 from labeling.models import AssistanceMode, Batch, Item, Project, Response
-from labeling.services.import_format import ImportLimits, ParsedItem, parse_line, validate_chunk
+from labeling.services.import_format import ImportLimits, ParsedItem, parse_chunk
 
 logger = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
-PARALLEL_VALIDATION_MIN_LINES = 20_000
 
 
 def import_limits() -> ImportLimits:
@@ -64,33 +60,22 @@ def batch_import(
         raise ApplicationError(
             f"Unknown batch status {status!r}.", errors=[{"line": None, "field": "status", "message": "invalid"}]
         )
-    limits = import_limits()
-    lines = _validate_stream(stream, limits=limits, project_kind=project.task_kind)
+    items = _parse_stream(stream, limits=import_limits(), project_kind=project.task_kind)
     batch = _batch_store(
         project=project,
-        lines=lines,
-        limits=limits,
+        items=items,
         name=name,
         created_by=created_by,
         priority=priority,
         status=status,
         source_filename=source_filename,
     )
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        # Fresh planner statistics, so the serving queries use their indexes at once (don't wait for
-        # autovacuum, which may be off or slow to notice a bulk COPY).
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Item._meta.db_table}, {Response._meta.db_table}")
-    logger.info("batch imported", extra={"batch_id": batch.pk, "project_id": project.pk, "items": len(lines)})
+    logger.info("batch imported", extra={"batch_id": batch.pk, "project_id": project.pk, "items": len(items)})
     return batch
 
 
-def _validate_stream(stream: IO[bytes], *, limits: ImportLimits, project_kind: str) -> list[tuple[int, bytes]]:
-    """Read and validate every line; return the (line number, raw line) pairs of a valid file.
-
-    Only errors and ids are kept from this pass: the rows are built again while they are written,
-    where that Python work overlaps the database's (a 100k-item import is server-bound there).
-    """
+def _parse_stream(stream: IO[bytes], *, limits: ImportLimits, project_kind: str) -> list[ParsedItem]:
+    """Read and validate every line; return the parsed items of a valid file."""
     max_errors = settings.OVERSIGHT_IMPORT_MAX_ERRORS
     lines = [
         (line_no, raw)
@@ -99,12 +84,16 @@ def _validate_stream(stream: IO[bytes], *, limits: ImportLimits, project_kind: s
         )
         if raw.strip()
     ]
-    line_errors, ids = _validate_lines(lines, project_kind=project_kind, limits=limits)
+    with _gc_paused():
+        parsed, line_errors = parse_chunk(lines, project_kind, limits)
+    del lines
+    items: list[ParsedItem] = []
     first_line_of_id: dict[str, int] = {}
-    for line_no, external_id in ids:
-        previous = first_line_of_id.setdefault(external_id, line_no)
+    for line_no, item in parsed:
+        previous = first_line_of_id.setdefault(item.external_id, line_no)
         if previous != line_no:
-            line_errors.append((line_no, "id", f"duplicate id '{external_id}' (first on line {previous})"))
+            line_errors.append((line_no, "id", f"duplicate id '{item.external_id}' (first on line {previous})"))
+        items.append(item)
     if line_errors:
         line_errors.sort(key=lambda error: error[0])
         errors = [{"line": n, "field": f, "message": m} for n, f, m in line_errors[:max_errors]]
@@ -115,53 +104,13 @@ def _validate_stream(stream: IO[bytes], *, limits: ImportLimits, project_kind: s
             code="invalid_file",
             errors=errors,
         )
-    if not lines:
+    if not items:
         raise ApplicationError(
             "The file contains no items.",
             code="invalid_file",
             errors=[{"line": None, "field": "file", "message": "empty file"}],
         )
-    return lines
-
-
-# Lines a forked validator reads (inherited through fork, so nothing is copied or pickled).
-_FORK_LINES: list[tuple[int, bytes]] = []
-
-
-def _validate_forked_half(start: int, project_kind: str, limits: ImportLimits) -> tuple[list, list]:
-    with _gc_paused():
-        return validate_chunk(_FORK_LINES[start:], project_kind, limits)
-
-
-def _validate_lines(
-    lines: list[tuple[int, bytes]], *, project_kind: str, limits: ImportLimits
-) -> tuple[list[tuple[int, str | None, str]], list[tuple[int, str]]]:
-    """Validate all lines: a big file is split between this process and a forked one (2 cores).
-
-    The child inherits the lines through fork and sends back only errors and ids. Processes that
-    cannot fork helpers (Celery's daemonic prefork children) validate alone.
-    """
-    global _FORK_LINES
-    can_fork = (
-        len(lines) >= PARALLEL_VALIDATION_MIN_LINES
-        and (os.cpu_count() or 1) > 1
-        and "fork" in multiprocessing.get_all_start_methods()
-        and not multiprocessing.current_process().daemon
-    )
-    if not can_fork:
-        with _gc_paused():
-            return validate_chunk(lines, project_kind, limits)
-    half = len(lines) // 2
-    _FORK_LINES = lines
-    try:
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
-            second = pool.submit(_validate_forked_half, half, project_kind, limits)
-            with _gc_paused():
-                errors, ids = validate_chunk(lines[:half], project_kind, limits)
-            more_errors, more_ids = second.result()
-    finally:
-        _FORK_LINES = []
-    return errors + more_errors, ids + more_ids
+    return items
 
 
 @contextmanager
@@ -239,8 +188,7 @@ class _Prefixed(io.RawIOBase):
 def _batch_store(
     *,
     project: Project,
-    lines: list[tuple[int, bytes]],
-    limits: ImportLimits,
+    items: list[ParsedItem],
     name: str,
     created_by: AbstractBaseUser | None,
     priority: int,
@@ -252,16 +200,21 @@ def _batch_store(
         name=name[:200],
         status=status,
         priority=priority,
-        item_count=len(lines),
+        item_count=len(items),
         source_filename=source_filename[:255],
         created_by=created_by,
     )
-    items = (parse_line(raw, line_no=n, project_kind=project.task_kind, limits=limits) for n, raw in lines)
     with _gc_paused():
         if connection.vendor == "postgresql":
-            _copy_rows(batch, items, count=len(lines))
+            _copy_rows(batch, items)
         else:
-            _bulk_create_rows(batch, list(items))
+            _bulk_create_rows(batch, items)
+    if connection.vendor == "postgresql":
+        # Fresh planner statistics for the serving queries, without waiting for autovacuum (which may
+        # be off, or slow to notice a bulk COPY); runs on a worker after commit.
+        from labeling.tasks import analyze_items
+
+        transaction.on_commit(analyze_items.delay)
     if settings.OVERSIGHT_ASSIST_ON_IMPORT and project.assistance_mode != AssistanceMode.OFF:
         assist_schedule_batch(batch=batch)  # after commit: a rolled-back import queues nothing
     return batch
@@ -271,7 +224,7 @@ def _dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def _copy_rows(batch: Batch, items: Iterable[ParsedItem], *, count: int) -> None:
+def _copy_rows(batch: Batch, items: list[ParsedItem]) -> None:
     """COPY items, then their responses. Ids come from the sequence up front so responses can
     reference their items without a round trip."""
     dumps = _dumps
@@ -280,7 +233,7 @@ def _copy_rows(batch: Batch, items: Iterable[ParsedItem], *, count: int) -> None
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [item_table, count],
+            [item_table, len(items)],
         )
         ids = [row[0] for row in cursor.fetchall()]
         raw = cursor.connection.cursor()

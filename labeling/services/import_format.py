@@ -81,20 +81,18 @@ def parse_line(raw: bytes, *, line_no: int, project_kind: str, limits: ImportLim
     return item
 
 
-def validate_chunk(
+def parse_chunk(
     lines: list[tuple[int, bytes]], project_kind: str, limits: ImportLimits
-) -> tuple[list[tuple[int, str | None, str]], list[tuple[int, str]]]:
-    """Validate (line number, raw line) pairs: (line, field, message) errors and (line, id) pairs."""
+) -> tuple[list[tuple[int, ParsedItem]], list[tuple[int, str | None, str]]]:
+    """Parse (line number, raw line) pairs into items and (line, field, message) errors."""
+    items: list[tuple[int, ParsedItem]] = []
     errors: list[tuple[int, str | None, str]] = []
-    ids: list[tuple[int, str]] = []
     for line_no, raw in lines:
         try:
-            ids.append(
-                (line_no, parse_line(raw, line_no=line_no, project_kind=project_kind, limits=limits).external_id)
-            )
+            items.append((line_no, parse_line(raw, line_no=line_no, project_kind=project_kind, limits=limits)))
         except LineError as exc:
             errors.append((line_no, exc.field, exc.message))
-    return errors, ids
+    return items, errors
 
 
 def _parse_json_slow(raw: bytes) -> Any:
