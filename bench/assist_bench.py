@@ -52,7 +52,7 @@ def timed(fn):  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=settings.OVERSIGHT_ASSIST_MAX_NEW_TOKENS)
     args = parser.parse_args()
     conversations = critique_conversations(args.items)
     backend = LocalTransformersBackend(name="local", model=BUNDLED_SMOLLM2)

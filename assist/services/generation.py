@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from assist.backends.base import BackendError, GenerationSettings, Messages, TransientBackendError
@@ -74,7 +75,26 @@ def assist_plan_batch(*, batch: Batch) -> list[int]:
         AssistArtifact.objects.bulk_create(rows, ignore_conflicts=True)
     pending = AssistArtifact.objects.filter(item__batch=batch, model_id=backend.model_id)
     pending.filter(status=AssistArtifact.Status.FAILED).update(status=AssistArtifact.Status.PENDING, error="")
-    return list(pending.filter(status__in=ELIGIBLE).order_by("item_id", "id").values_list("id", flat=True))
+    rows = list(
+        pending.filter(status__in=ELIGIBLE)
+        .order_by("item_id", "id")
+        .annotate(size=Length("item__context") + Length("response__text"))
+        .values_list("id", "size")
+    )
+    return [
+        rows[i][0] for i in order_for_batching([size or 0 for _, size in rows], settings.OVERSIGHT_ASSIST_CHUNK_SIZE)
+    ]
+
+
+def order_for_batching(sizes: list[int], chunk: int, *, window_chunks: int = 4) -> list[int]:
+    """Indices in serving order, but sorted by input size inside windows of `window_chunks` chunks, so
+    each batched generate call pads its inputs to similar lengths (less wasted compute) while the
+    first items raters will see still get their assistance first."""
+    window = max(chunk * window_chunks, 1)
+    order: list[int] = []
+    for start in range(0, len(sizes), window):
+        order.extend(sorted(range(start, min(start + window, len(sizes))), key=lambda i: sizes[i]))
+    return order
 
 
 def _artifact(item, response, kind, target, backend, templates) -> AssistArtifact:  # type: ignore[no-untyped-def]

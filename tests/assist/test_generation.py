@@ -35,7 +35,7 @@ def test_run_chunk_generates_with_provenance(batch):
     finished = assist_run_chunk(artifact_ids=ids)
 
     assert finished == 4
-    artifact = AssistArtifact.objects.get(pk=ids[0])
+    artifact = AssistArtifact.objects.filter(pk__in=ids, kind="critique").first()
     assert artifact.status == "done"
     assert artifact.template == PromptTemplate.objects.get(kind="critique", version=1)
     assert artifact.settings == {"max_new_tokens": 8, "temperature": 0.0, "batch_size": 4}
@@ -209,3 +209,11 @@ def test_template_revision_makes_a_new_version(admin_user):
     assert PromptTemplate.objects.filter(kind="critique").count() == 2
     with pytest.raises(ApplicationError, match="placeholder"):
         prompt_template_revise(kind="critique", system="s", template="no placeholders")
+
+
+def test_order_for_batching_sorts_by_size_inside_windows():
+    from assist.services.generation import order_for_batching
+
+    sizes = [50, 10, 40, 30, 5, 1]
+
+    assert order_for_batching(sizes, 2, window_chunks=2) == [1, 3, 2, 0, 5, 4]
