@@ -10,4 +10,6 @@ class LabelingConfig(AppConfig):
         from labeling.services.roles import roles_sync
 
         # Setup, not business logic: the role groups exist with their permissions after every migrate.
-        post_migrate.connect(lambda sender, **kwargs: roles_sync(), sender=self, weak=False)
+        # No sender filter: other apps' permissions (assist's templates) exist only after their own
+        # post_migrate, so the sync runs after each app's (it is idempotent and small).
+        post_migrate.connect(lambda sender, **kwargs: roles_sync(), weak=False, dispatch_uid="oversight-roles-sync")

@@ -12,7 +12,7 @@ def bar_chart(points: Sequence[tuple[str, float]], *, title: str, width: int = 5
     points = list(points)[-60:]
     top = max(value for _, value in points) or 1
     gap = 2
-    bar = max((width - gap * len(points)) / len(points), 1)
+    bar = min(max((width - gap * len(points)) / len(points), 1), 40)
     bars = format_html_join(
         "",
         '<g><rect x="{}" y="{}" width="{}" height="{}"></rect><title>{}: {}</title></g>',

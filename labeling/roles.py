@@ -34,6 +34,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "labeling.view_assignment",
         "labeling.view_judgement",
         "labeling.view_adjudication",
+        "assist.add_prompttemplate",
+        "assist.change_prompttemplate",
+        "assist.view_prompttemplate",
+        "assist.view_assistartifact",
     ],
     ML: [
         "labeling.view_project",

@@ -99,3 +99,19 @@ def test_api_schema_and_docs(admin_user):
     assert schema.status_code == 200
     assert b"/api/v1/projects/{project_id}/batches/" in schema.content
     assert docs.status_code == 200
+
+
+def test_admins_edit_prompt_templates_in_django_admin(admin_user):
+    client = browser(admin_user)
+
+    listing = client.get("/admin/assist/prompttemplate/")
+    added = client.post(
+        "/admin/assist/prompttemplate/add/",
+        {"kind": "critique", "system": "Be strict.", "template": "Q: {prompt}\nA: {response}", "is_active": "on"},
+    )
+
+    from assist.models import PromptTemplate
+
+    assert listing.status_code == 200
+    assert added.status_code == 302
+    assert PromptTemplate.objects.filter(kind="critique").order_by("-version").first().system == "Be strict."
