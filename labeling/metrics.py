@@ -104,7 +104,13 @@ class AgreementAccumulator:
         self.reference: Counter[tuple[int, bool]] = Counter()
         self.disputed: list[int] = []
 
-    def add_item(self, item_id: int, judgements: list[dict[str, Any]], reference: dict | None) -> None:
+    def add_item(self, item_id: int, judgements: list[dict[str, Any]], reference: dict | None) -> tuple[int, int]:
+        """Accumulate one item's judgements; return this item's (agreeing pairs, pairs)."""
+        before = (self.pairs_agree, self.pairs_total)
+        self._add_item(item_id, judgements, reference)
+        return self.pairs_agree - before[0], self.pairs_total - before[1]
+
+    def _add_item(self, item_id: int, judgements: list[dict[str, Any]], reference: dict | None) -> None:
         rankings = [j for j in judgements if j.get("ranking")]
         if not rankings:
             return

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from assist.models import AssistArtifact
 from common.exceptions import ApplicationError
 from labeling.metrics import AgreementAccumulator, gold_correct, per_rater_share, position_bias
 from labeling.models import Adjudication, Batch, Item, Judgement, Project, ProjectStats, RaterQuality
@@ -101,6 +102,7 @@ def project_stats_refresh(*, project: Project) -> ProjectStats:
     accumulators: dict[Any, AgreementAccumulator] = defaultdict(lambda: AgreementAccumulator(project.strength_max))
     raters: dict[int, dict[str, Any]] = defaultdict(lambda: {"times": [], "count": 0, "flags": 0, "judgements": []})
     per_day: Counter[str] = Counter()
+    agreement_by_day: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_hour: Counter[str] = Counter()
     strengths: Counter[int] = Counter()
     position_first = position_total = 0
@@ -131,8 +133,12 @@ def project_stats_refresh(*, project: Project) -> ProjectStats:
     for row in _with_sentinel(rows):
         if group and (row is None or row["item_id"] != group[0]["item_id"]):
             first = group[0]
-            for key in ("project", first["item__batch_id"]):
-                accumulators[key].add_item(first["item_id"], group, first["item__reference"])
+            agree, pairs = accumulators["project"].add_item(first["item_id"], group, first["item__reference"])
+            accumulators[first["item__batch_id"]].add_item(first["item_id"], group, first["item__reference"])
+            if pairs:
+                day = max(j["created_at"] for j in group).date().isoformat()
+                agreement_by_day[day][0] += agree
+                agreement_by_day[day][1] += pairs
             if first["item__gold"] and any(
                 gold_correct(project.task_kind, j, first["item__gold"]) is False for j in group
             ):
@@ -193,6 +199,8 @@ def project_stats_refresh(*, project: Project) -> ProjectStats:
         "raters": rater_rows,
         "position_bias": {"value": position_first / position_total if position_total else None, "n": position_total},
         "throughput_per_day": sorted(per_day.items()),
+        # pairwise agreement of the items completed (last judged) each day
+        "agreement_per_day": [(day, round(a / n, 4)) for day, (a, n) in sorted(agreement_by_day.items())],
         "throughput_per_hour": sorted(per_hour.items()),
         "strength_distribution": sorted(strengths.items()),
         "disputed_items": disputed,
@@ -231,6 +239,16 @@ def _batch_rows(project: Project, batches: dict[int, Batch], accumulators, now) 
         .annotate(n=Count("id"))
         .values_list("item__batch_id", "n")
     )
+    assistance = {
+        row["item__batch_id"]: row
+        for row in AssistArtifact.objects.filter(item__batch__project=project)
+        .values("item__batch_id")
+        .annotate(
+            done=Count("id", filter=Q(status="done")),
+            failed=Count("id", filter=Q(status="failed")),
+            pending=Count("id", filter=Q(status__in=["pending", "running"])),
+        )
+    }
     rows = []
     for batch_id, batch in sorted(batches.items(), key=lambda kv: (-kv[1].priority, kv[0])):
         count = counts.get(batch_id, {"complete": 0, "judgements": 0})
@@ -252,6 +270,7 @@ def _batch_rows(project: Project, batches: dict[int, Batch], accumulators, now) 
                 if per_hour and remaining
                 else (0 if not remaining else None),
                 "agreement": accumulators[batch_id].summary() if batch_id in accumulators else None,
+                "assistance": {k: assistance.get(batch_id, {}).get(k, 0) for k in ("done", "pending", "failed")},
             }
         )
     return rows

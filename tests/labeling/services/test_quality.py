@@ -88,6 +88,8 @@ def test_stats_snapshot_has_every_figure(admin_user):
     assert data["batches"][0]["judgements"] == 4 and data["batches"][0]["complete"] == 2
     assert data["batches"][0]["eta_hours"] == 0
     assert dict(data["strength_distribution"]) == {1: 1, 2: 2, 3: 1}
+    assert [value for _, value in data["agreement_per_day"]] == [0.5]  # one item agreed, one did not
+    assert data["batches"][0]["assistance"] == {"done": 0, "pending": 0, "failed": 0}
 
 
 def test_submit_schedules_a_debounced_refresh(admin_user, django_capture_on_commit_callbacks):
