@@ -120,7 +120,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = BASE_DIR / "var" / "media"
+MEDIA_ROOT = Path(env("OVERSIGHT_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))  # exports, reward models
 
 # Uploads: Django refuses bodies with more parts than this (a 10,000-part multipart is a 400).
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200

@@ -15,6 +15,7 @@ from labeling.services.assignment import assignment_claim_next
 from labeling.services.quality import project_stats_refresh
 from rewardmodel.services.snapshots import ExportDefinition, snapshot_create
 from tests.labeling.factories import ProjectFactory, UserFactory, comparison_line, import_lines, jsonl, rater_in
+from tests.rewardmodel.factories import FinishedTrainingRunFactory, scored
 
 ROLES = ("anonymous", "outsider", "rater", "admin", "ml", "other_admin", "other_ml")
 
@@ -151,6 +152,32 @@ MATRIX: dict[str, list[Case]] = {
     ],
     "rewardmodel:exports": [Case("get", "/exports/", page(ml=200, other_admin=403, other_ml=200))],
     "rewardmodel:export-detail": [Case("get", "/exports/{snapshot}/", page(ml=200, other_admin=403))],
+    # reward models: ML staff train and score; a run is its creator's (other ML staff: 404). The scores
+    # and disagreements of a scored batch: admins and ML staff of the batch's project.
+    "rewardmodel-api:reward-model-list": [
+        Case("get", "/api/v1/reward-models/", api(ml=200, other_admin=403, other_ml=200)),
+        Case(
+            "post", "/api/v1/reward-models/", api(ml=400, other_admin=403, other_ml=400), {}
+        ),  # 202: tests/rewardmodel
+    ],
+    "rewardmodel-api:reward-model-detail": [Case("get", "/api/v1/reward-models/{run}/", api(ml=200, other_admin=403))],
+    "rewardmodel-api:reward-model-score": [
+        Case("post", "/api/v1/reward-models/{run}/score/", api(ml=400, other_admin=403), {}),  # 202: tests/rewardmodel
+    ],
+    "rewardmodel-api:reward-model-disagreements": [
+        Case("get", "/api/v1/reward-models/{run}/disagreements/?batch={batch}", api(admin=200, ml=200))
+    ],
+    "rewardmodel-api:reward-model-scores": [
+        Case("get", "/api/v1/reward-models/{run}/scores/?batch={batch}&format=csv", api(admin=200, ml=200))
+    ],
+    "rewardmodel:reward-models": [Case("get", "/reward-models/", page(ml=200, other_admin=403, other_ml=200))],
+    "rewardmodel:reward-model-detail": [Case("get", "/reward-models/{run}/", page(ml=200, other_admin=403))],
+    "rewardmodel:reward-model-score": [
+        Case("post", "/reward-models/{run}/score/", page(ml=302, other_admin=403), {}, kind="form")
+    ],
+    "rewardmodel:reward-model-disagreements": [
+        Case("get", "/reward-models/{run}/disagreements/?batch={batch}", page(admin=200, ml=200))
+    ],
 }
 
 
@@ -206,6 +233,8 @@ def world(db, settings, tmp_path):  # type: ignore[no-untyped-def]
     ProjectMembership.objects.create(project=other, user=users["other_ml"])
     project_stats_refresh(project=project)
     snapshot = snapshot_create(definition=ExportDefinition(projects=(project.pk,)), created_by=ml, run_inline=True)
+    run = FinishedTrainingRunFactory(snapshot=snapshot, created_by=ml)
+    scored(run, batch, {"a": 1.0, "b": 2.0})
     ids = {
         "project": project.pk,
         "batch": batch.pk,
@@ -213,6 +242,7 @@ def world(db, settings, tmp_path):  # type: ignore[no-untyped-def]
         "assignment": assignment.pk,
         "suspended": suspended.pk,
         "snapshot": snapshot.pk,
+        "run": run.pk,
     }
     return users, ids
 

@@ -9,6 +9,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -43,7 +44,7 @@ class SlowModel(BaseHTTPRequestHandler):
         pass
 
 
-def start_worker(queue: str, url: str) -> subprocess.Popen:
+def start_worker(queue: str, url: str, extra_env: dict | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
@@ -52,6 +53,7 @@ def start_worker(queue: str, url: str) -> subprocess.Popen:
         "OVERSIGHT_ASSIST_OPENAI_URL": url,
         "OVERSIGHT_ASSIST_OPENAI_MODEL": "slow-model",
         "OVERSIGHT_ASSIST_DEFAULT_BACKEND": "openai",
+        **(extra_env or {}),
     }
     command = [
         sys.executable,
@@ -129,3 +131,72 @@ def test_worker_killed_mid_chunk_leaves_no_partial_artifacts_and_rerun_completes
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
         server.shutdown()
+
+
+def judged_items(project, items: int, raters: list) -> None:  # type: ignore[no-untyped-def]
+    """Many judgements fast: assignments and judgements written on the server with INSERT ... SELECT."""
+    import_lines(project, [comparison_line(i) for i in range(items)])
+    rater_ids = ",".join(str(r.pk) for r in raters)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""INSERT INTO labeling_assignment (project_id, item_id, rater_id, status, created_at, expires_at,
+                    completed_at, display_order, assistance_shown, assists_shown, skip_reason)
+                SELECT b.project_id, i.id, r.id, 'submitted', now(), now() + interval '1 hour', now(),
+                    '["a", "b"]', false, '[]', ''
+                FROM labeling_item i JOIN labeling_batch b ON b.id = i.batch_id
+                CROSS JOIN (SELECT unnest(ARRAY[{rater_ids}]) AS id) r WHERE b.project_id = %s""",
+            [project.pk],
+        )
+        cursor.execute(
+            """INSERT INTO labeling_judgement (assignment_id, project_id, item_id, rater_id, ranking, strength, all_bad,
+                    flags, flaws, no_flaws, critique_ratings, finish_reason, rationale, assist_ratings, display_order,
+                    assistance_shown, created_at)
+                SELECT a.id, a.project_id, a.item_id, a.rater_id, '[["a"], ["b"]]', 1, false, '{}', '[]', false, '{}',
+                    '', 'because', '{}', a.display_order, false, now()
+                FROM labeling_assignment a WHERE a.project_id = %s""",
+            [project.pk],
+        )
+        cursor.execute("UPDATE labeling_item SET judgement_count = %s", [len(raters)])
+
+
+def test_worker_killed_mid_export_leaves_no_snapshot_and_rerun_completes(settings, real_broker, tmp_path):
+    from rewardmodel.models import DatasetSnapshot
+    from rewardmodel.services.snapshots import ExportDefinition, snapshot_build, snapshot_create
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    ml = UserFactory(username="ml-faults", role="ml")
+    project = ProjectFactory(members=[ml])
+    judged_items(project, 6000, [UserFactory(username=f"r-faults-{i}", role="rater") for i in range(3)])
+    queue = f"faults-{uuid.uuid4().hex[:8]}"
+    env_media = {"OVERSIGHT_MEDIA_ROOT": str(tmp_path)}
+
+    worker = start_worker(queue, "http://127.0.0.1:9/v1", extra_env=env_media)
+    try:
+        from rewardmodel import tasks as rm_tasks
+
+        with mock.patch.object(rm_tasks.build_snapshot, "delay"):  # we route the build to our worker below
+            snapshot = snapshot_create(
+                created_by=ml,
+                definition=ExportDefinition(format="parquet", projects=(project.pk,)),
+                name="killed",
+                run_inline=False,
+            )
+        rm_tasks.build_snapshot.apply_async((snapshot.pk,), queue=queue)
+        assert wait_for(lambda: DatasetSnapshot.objects.get(pk=snapshot.pk).status == "running", timeout=60)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+
+        killed = DatasetSnapshot.objects.get(pk=snapshot.pk)
+        assert killed.status == "running" and killed.content_hash == "" and killed.files == []
+        assert not killed.directory.exists()  # nothing half-written where readers look
+
+        # The re-run: once PostgreSQL has noticed the dead worker's connection, its builder lock is gone.
+        assert wait_for(
+            lambda: snapshot_build(snapshot=DatasetSnapshot.objects.get(pk=snapshot.pk)).status == "done", timeout=60
+        )
+        rebuilt = DatasetSnapshot.objects.get(pk=snapshot.pk)
+        assert rebuilt.content_hash
+        assert rebuilt.total_rows == 18000
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
