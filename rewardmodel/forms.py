@@ -3,7 +3,10 @@ from django.db.models import QuerySet
 
 from labeling.models import Batch, Project, TaskKind
 from rewardmodel.formats import format_choices
+from rewardmodel.models import DatasetSnapshot
 from rewardmodel.services.snapshots import ExportDefinition
+from rewardmodel.training.model import BUNDLED_MINILM
+from rewardmodel.training.trainer import TrainConfig
 
 
 class ExportForm(forms.Form):
@@ -60,3 +63,47 @@ class ExportForm(forms.Form):
             seed=data["seed"] if data["seed"] is not None else 0,
             license=(data["license"] or "unknown").strip(),
         )
+
+
+class TrainingRunForm(forms.Form):
+    """The reward-model page's form; it only shapes input. The service validates the config."""
+
+    snapshot = forms.ModelChoiceField(queryset=DatasetSnapshot.objects.none(), help_text="A done export of yours.")
+    name = forms.CharField(max_length=200, required=False)
+    base_model = forms.CharField(
+        max_length=500, initial=BUNDLED_MINILM, help_text="bundled:minilm, a hub id or an absolute model folder."
+    )
+    max_length = forms.IntegerField(initial=TrainConfig.max_length)
+    batch_size = forms.IntegerField(initial=TrainConfig.batch_size, help_text="Pairs per step.")
+    learning_rate = forms.FloatField(initial=TrainConfig.learning_rate)
+    epochs = forms.IntegerField(initial=TrainConfig.epochs)
+    seed = forms.IntegerField(initial=TrainConfig.seed)
+    use_margin = forms.BooleanField(required=False, initial=True, label="Use the export's margins")
+
+    def __init__(self, *args, snapshots: QuerySet[DatasetSnapshot], **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["snapshot"].queryset = snapshots.filter(status=DatasetSnapshot.Status.DONE)
+        self.fields["snapshot"].label_from_instance = lambda s: f"#{s.pk} {s.name or '(unnamed)'} · {s.export_format}"
+
+    def config(self) -> TrainConfig:
+        data = self.cleaned_data
+        return TrainConfig(
+            base_model=data["base_model"],
+            max_length=data["max_length"],
+            batch_size=data["batch_size"],
+            learning_rate=data["learning_rate"],
+            epochs=data["epochs"],
+            seed=data["seed"],
+            use_margin=data["use_margin"],
+        )
+
+
+class BatchScoringForm(forms.Form):
+    batch = forms.ModelChoiceField(queryset=Batch.objects.none())
+
+    def __init__(self, *args, projects: QuerySet[Project], **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.fields["batch"].queryset = Batch.objects.filter(
+            project__in=projects.filter(task_kind=TaskKind.COMPARISON)
+        ).select_related("project")
+        self.fields["batch"].label_from_instance = lambda batch: f"{batch.project.name} / {batch.name}"

@@ -11,6 +11,7 @@ Quality measures the export filters on, with the same rules as the quality dashb
 
 import contextlib
 import functools
+import heapq
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -25,8 +26,9 @@ from django.shortcuts import get_object_or_404
 
 from labeling.metrics import gold_correct
 from labeling.models import Item, Judgement, Response, TaskKind
-from rewardmodel.models import DatasetSnapshot
-from rewardmodel.preferences import Vote, item_agreement
+from labeling.selectors import project_list_for_user
+from rewardmodel.models import BatchScoring, DatasetSnapshot, ResponseScore, TrainingRun
+from rewardmodel.preferences import Vote, item_agreement, majority_pairs, tier_of
 
 STREAM_CHUNK_ROWS = 2_000
 READ_AHEAD_CHUNKS = 2
@@ -285,3 +287,145 @@ def _read_ahead(fetch: Callable[[], list], depth: int = READ_AHEAD_CHUNKS) -> It
             with contextlib.suppress(queue.Empty):
                 results.get_nowait()
             thread.join(timeout=0.01)
+
+
+# Reward models -----------------------------------------------------------------------------------------
+#
+# A training run is private to its creator (superusers see all), like the snapshot it trains on. The
+# scores and disagreements of a batch are the project's data: once a run has scored a batch, the admins
+# and ML staff of that batch's project may read them, whoever trained the run.
+
+DISAGREEMENT_CHUNK_ITEMS = 1_000
+
+
+def training_run_list_for_user(*, user: AbstractBaseUser) -> QuerySet[TrainingRun]:
+    if user.is_superuser:
+        return TrainingRun.objects.all()
+    return TrainingRun.objects.filter(created_by=user)
+
+
+def training_run_get_for_user(*, user: AbstractBaseUser, run_id: int) -> TrainingRun:
+    return get_object_or_404(training_run_list_for_user(user=user).select_related("snapshot", "created_by"), pk=run_id)
+
+
+def batch_scoring_get_for_user(*, user: AbstractBaseUser, run_id: int, batch_id: int | None) -> BatchScoring:
+    """The scoring of `batch_id` by `run_id`, when the batch is in one of the user's projects (404
+    otherwise, also when the batch was never scored by that run)."""
+    scorings = BatchScoring.objects.filter(batch__project__in=project_list_for_user(user=user))
+    return get_object_or_404(scorings.select_related("run", "batch__project"), run_id=run_id, batch_id=batch_id)
+
+
+def batch_scoring_list_for_run(*, run: TrainingRun) -> QuerySet[BatchScoring]:
+    return run.scorings.select_related("batch__project").order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """An item where the reward model prefers the response the human majority put lower."""
+
+    item_id: int
+    external_id: str
+    project_id: int
+    human_chosen: str  # response ids
+    human_rejected: str
+    votes_for: int  # judgements ranking human_chosen above human_rejected
+    votes: int  # judgements ranking both
+    reward_margin: float  # r(human_chosen) - r(human_rejected): negative
+    scores: dict[str, float]  # response id -> reward
+
+    @property
+    def strength(self) -> float:
+        return -self.reward_margin
+
+
+def disagreement_list(*, scoring: BatchScoring, limit: int = 100) -> list[Disagreement]:
+    """The `limit` items of the scored batch where the reward model disagrees most with the raters.
+
+    Per item: the raters' majority preference per response pair (ties and even splits dropped, as in a
+    majority export); for each majority pair the reward margin r(chosen) - r(rejected). The item
+    disagrees when a margin is negative; its strength is the largest |margin| among those pairs. Items
+    are ranked by that strength, largest first (ties: item id). Reads the batch in chunks of
+    DISAGREEMENT_CHUNK_ITEMS items and keeps only the best `limit`.
+    """
+    best: list[tuple[float, int, Disagreement]] = []
+    last_id = 0
+    while True:
+        items = list(
+            Item.objects.filter(batch_id=scoring.batch_id, pk__gt=last_id, judgement_count__gt=0)
+            .order_by("id")
+            .values_list("id", "external_id")[:DISAGREEMENT_CHUNK_ITEMS]
+        )
+        if not items:
+            break
+        last_id = items[-1][0]
+        ids = [pk for pk, _ in items]
+        scores: dict[int, dict[str, float]] = {}
+        order: dict[int, list[str]] = {}
+        for item_id, response_id, score in (
+            ResponseScore.objects.filter(run_id=scoring.run_id, response__item_id__in=ids)
+            .order_by("response__item_id", "response__position")
+            .values_list("response__item_id", "response__response_id", "score")
+        ):
+            scores.setdefault(item_id, {})[response_id] = score
+            order.setdefault(item_id, []).append(response_id)
+        votes: dict[int, list[Vote]] = {}
+        for item_id, ranking, strength in Judgement.objects.filter(item_id__in=ids, ranking__isnull=False).values_list(
+            "item_id", "ranking", "strength"
+        ):
+            votes.setdefault(item_id, []).append(Vote(ranking, strength))
+        for item_id, external_id in items:
+            item_scores = scores.get(item_id)
+            item_votes = votes.get(item_id)
+            if not item_scores or not item_votes:
+                continue
+            worst = None
+            for pair in majority_pairs(item_votes, order=order[item_id], strength_max=0, keep_ties=False):
+                if pair.chosen not in item_scores or pair.rejected not in item_scores:
+                    continue
+                margin = item_scores[pair.chosen] - item_scores[pair.rejected]
+                if margin < 0 and (worst is None or margin < worst[1]):
+                    worst = (pair, margin)
+            if worst is None:
+                continue
+            pair, margin = worst
+            tiers = [tier_of(vote.ranking) for vote in item_votes]
+            ranked = [t for t in tiers if pair.chosen in t and pair.rejected in t]
+            entry = Disagreement(
+                item_id=item_id,
+                external_id=external_id,
+                project_id=scoring.batch.project_id,
+                human_chosen=pair.chosen,
+                human_rejected=pair.rejected,
+                votes_for=sum(t[pair.chosen] < t[pair.rejected] for t in ranked),
+                votes=len(ranked),
+                reward_margin=margin,
+                scores=item_scores,
+            )
+            key = (-margin, -item_id, entry)
+            if len(best) < limit:
+                heapq.heappush(best, key)
+            elif key[:2] > best[0][:2]:
+                heapq.heapreplace(best, key)
+    return [entry for _, _, entry in sorted(best, key=lambda k: (-k[0], -k[1]))]
+
+
+class ScoreRow(NamedTuple):
+    item_id: int
+    external_id: str
+    response_id: str
+    model: str
+    score: float
+
+
+def score_rows(*, scoring: BatchScoring, chunk_size: int = STREAM_CHUNK_ROWS) -> Iterator[ScoreRow]:
+    """Every stored score of the scored batch, in item then response order, streamed."""
+    rows = (
+        ResponseScore.objects.filter(run_id=scoring.run_id, response__item__batch_id=scoring.batch_id)
+        .order_by("response__item_id", "response__position")
+        .values_list(
+            "response__item_id", "response__item__external_id", "response__response_id", "response__model_name", "score"
+        )
+        .iterator(chunk_size=chunk_size)
+    )
+    for row in rows:
+        yield ScoreRow(*row)

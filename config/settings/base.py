@@ -148,7 +148,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"BatchStatusEnum": "labeling.models.Batch.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "BatchStatusEnum": "labeling.models.Batch.Status",
+        # queued / running / done / failed: export snapshots, training runs and batch scorings alike
+        "JobStatusEnum": "rewardmodel.models.DatasetSnapshot.Status",
+    },
 }
 
 # Celery: one app (config/celery.py); tasks are queued after commit by the services.

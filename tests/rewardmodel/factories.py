@@ -1,11 +1,14 @@
 """Judged data for export tests, made the way users make it: import, claim, submit."""
 
 import factory
+from django.utils import timezone
 
-from labeling.models import Adjudication, Item, Project
+from labeling.models import Adjudication, Item, Project, Response
 from labeling.services.assignment import assignment_claim_next, assignment_skip
 from labeling.services.judgement import ComparisonAnswer, judgement_submit
+from rewardmodel.models import BatchScoring, ResponseScore, TrainingRun
 from rewardmodel.services.snapshots import ExportDefinition, snapshot_create
+from rewardmodel.training.trainer import TrainConfig
 from tests.labeling.factories import ProjectFactory, rater_in
 
 
@@ -56,3 +59,33 @@ def export(user, *, name: str = "", **definition):  # type: ignore[no-untyped-de
 
 def item_of(project: Project, external_id: str) -> Item:
     return Item.objects.get(batch__project=project, external_id=external_id)
+
+
+class FinishedTrainingRunFactory(factory.django.DjangoModelFactory):
+    """A done run without training it (for access tests; the training path is tested end to end in
+    tests/rewardmodel/services/test_training.py)."""
+
+    class Meta:
+        model = TrainingRun
+
+    status = TrainingRun.Status.DONE
+    config = factory.LazyFunction(lambda: TrainConfig().as_dict())
+    metrics = factory.LazyFunction(lambda: {"pairs": 0, "accuracy": None})
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+class BatchScoringFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchScoring
+
+    status = BatchScoring.Status.DONE
+    finished_at = factory.LazyFunction(timezone.now)
+
+
+def scored(run: TrainingRun, batch, scores: dict[str, float]) -> BatchScoring:  # type: ignore[no-untyped-def]
+    """Mark `batch` scored by `run`, every response getting scores[response id]."""
+    responses = Response.objects.filter(item__batch=batch)
+    ResponseScore.objects.bulk_create(
+        ResponseScore(run=run, response=r, score=scores[r.response_id]) for r in responses
+    )
+    return BatchScoringFactory(run=run, batch=batch, responses_scored=len(responses))

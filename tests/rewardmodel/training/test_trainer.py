@@ -1,0 +1,102 @@
+"""The training core's math against hand-computed values."""
+
+import math
+
+import torch
+
+from rewardmodel.training.data import build_groups
+from rewardmodel.training.evaluation import evaluate
+from rewardmodel.training.trainer import Encoded, TrainConfig, bradley_terry_loss, collate, plan_batches
+
+
+def log_sigmoid(x: float) -> float:
+    return -math.log1p(math.exp(-x))
+
+
+def test_the_loss_is_minus_log_sigmoid_of_the_reward_difference_less_the_margin():
+    rewards = torch.tensor([1.0, 0.0, 2.0])
+
+    loss = bradley_terry_loss(rewards, torch.tensor([0, 2]), torch.tensor([1, 1]), torch.tensor([0.0, 0.5]))
+
+    # -(log σ(1 - 0 - 0) + log σ(2 - 0 - 0.5)) / 2 = (0.3132617 + 0.2014133) / 2
+    assert math.isclose(float(loss), 0.2573375, abs_tol=1e-6)
+    assert math.isclose(float(loss), -(log_sigmoid(1.0) + log_sigmoid(1.5)) / 2, abs_tol=1e-6)
+
+
+def test_a_three_way_ranking_is_one_group_of_three_responses_and_three_pairs():
+    rows = [
+        {"prompt": "p", "chosen": "A", "rejected": "B", "margin": 0.5, "group": 7},
+        {"prompt": "p", "chosen": "A", "rejected": "C", "margin": 1.0, "group": 7},
+        {"prompt": "p", "chosen": "B", "rejected": "C", "margin": 0.0, "group": 7},
+        {
+            "prompt": [{"role": "user", "content": "hi"}],
+            "chosen": [{"role": "assistant", "content": "X"}],
+            "rejected": [{"role": "assistant", "content": "Y"}],
+            "group": 8,
+        },
+    ]
+
+    groups = build_groups(rows)
+    no_margin = build_groups(rows, use_margin=False)
+
+    assert [(g.key, g.prompt, g.responses) for g in groups] == [
+        ("7", "p", ["A", "B", "C"]),
+        ("8", "User: hi", ["X", "Y"]),
+    ]
+    assert [(p.chosen, p.rejected, p.margin) for p in groups[0].pairs] == [(0, 1, 0.5), (0, 2, 1.0), (1, 2, 0.0)]
+    assert {p.margin for g in no_margin for p in g.pairs} == {0.0}
+
+
+def test_collate_forwards_each_response_once_and_points_pairs_at_their_rows():
+    groups = build_groups(
+        [
+            {"prompt": "p", "chosen": "A", "rejected": "B", "margin": 0.5, "group": 1},
+            {"prompt": "p", "chosen": "A", "rejected": "C", "group": 1},
+            {"prompt": "p", "chosen": "B", "rejected": "C", "group": 1},
+            {"prompt": "q", "chosen": "D", "rejected": "E", "group": 2},
+        ]
+    )
+    encoded = [Encoded(input_ids=[[5, 6, 7], [5, 8], [5]], length=3), Encoded(input_ids=[[9], [9, 9, 9, 9]], length=4)]
+
+    input_ids, attention, chosen, rejected, margin = collate([0, 1], groups, encoded, pad_id=0)
+
+    assert input_ids.tolist() == [[5, 6, 7, 0], [5, 8, 0, 0], [5, 0, 0, 0], [9, 0, 0, 0], [9, 9, 9, 9]]
+    assert attention.sum(dim=1).tolist() == [3, 2, 1, 1, 4]
+    assert (chosen.tolist(), rejected.tolist()) == ([0, 0, 1, 3], [1, 2, 2, 4])  # 4 pairs from 5 forwards
+    assert margin.tolist() == [0.5, 0.0, 0.0, 0.0]
+
+
+def test_batches_cover_every_group_once_are_length_sorted_and_seeded():
+    rows = [{"prompt": f"p{i}", "chosen": "a", "rejected": "b", "group": i} for i in range(40)]
+    groups = build_groups(rows)
+    encoded = [Encoded(input_ids=[[1] * (i % 7 + 1), [1]], length=i % 7 + 1) for i in range(40)]
+    config = TrainConfig(batch_size=4, megabatch=100, seed=3)
+
+    batches = plan_batches(groups, encoded, config, epoch=0)
+
+    assert sorted(i for b in batches for i in b) == list(range(40))
+    assert all(len(b) == 4 for b in batches)
+    # one mega-batch holds everything: each batch's lengths are a run of the sorted lengths
+    assert all(max(encoded[i].length for i in b) - min(encoded[i].length for i in b) <= 1 for b in batches)
+    assert batches == plan_batches(groups, encoded, config, epoch=0)
+    assert batches != plan_batches(groups, encoded, config, epoch=1)
+
+
+def test_evaluation_counts_accuracy_ties_as_half_and_buckets():
+    groups = build_groups(
+        [
+            {"prompt": "p", "chosen": "a", "rejected": "b", "group": 1, "batch": 4, "flags": ["harmful"]},
+            {"prompt": "q", "chosen": "c", "rejected": "d", "group": 2, "batch": 4},
+            {"prompt": "r", "chosen": "e", "rejected": "f", "group": 3, "batch": 5},
+        ]
+    )
+
+    metrics = evaluate(groups, [[2.0, 1.0], [0.0, 1.5], [1.0, 1.0]])
+
+    assert metrics["pairs"] == 3
+    assert metrics["accuracy"] == (1 + 0 + 0.5) / 3
+    assert math.isclose(metrics["mean_margin"], (1.0 - 1.5 + 0.0) / 3)
+    assert metrics["accuracy_by"]["batch"] == {"4": {"accuracy": 0.5, "pairs": 2}, "5": {"accuracy": 0.5, "pairs": 1}}
+    assert metrics["accuracy_by"]["flag"] == {"harmful": {"accuracy": 1.0, "pairs": 1}}
+    assert sum(b["pairs"] for b in metrics["calibration"]) == 3
+    assert sum(b["count"] for b in metrics["margin_histogram"]) == 3
