@@ -1,5 +1,6 @@
 """Database helpers shared by services."""
 
+import contextlib
 import logging
 import random
 import time
@@ -31,3 +32,31 @@ def retry_on_deadlock(fn: Callable[[], T], *, attempts: int = 4) -> T:
             logger.info("transaction retried", extra={"attempt": attempt + 1, "sqlstate": exc.__cause__.sqlstate})
             time.sleep(random.uniform(0, 0.02 * (attempt + 1)))
     raise AssertionError("unreachable")
+
+
+class advisory_lock:  # noqa: N801 - used as a context manager
+    """`pg_try_advisory_lock(space, key)` held for the block, at session level, so it is released with
+    the connection of a killed worker. Entering returns whether the lock was acquired; on databases
+    without advisory locks (SQLite, the demo's single worker) it is always acquired."""
+
+    def __init__(self, space: int, key: int) -> None:
+        self.key = (space, key & 0x7FFFFFFF)
+        self.held = False
+
+    def __enter__(self) -> bool:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key)
+            self.held = bool(cursor.fetchone()[0])
+        return self.held
+
+    def __exit__(self, *exc_info: object) -> None:
+        from django.db import DatabaseError, connection
+
+        if self.held:
+            # A broken connection has lost the lock with its session; don't hide the error that broke it.
+            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)

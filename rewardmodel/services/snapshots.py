@@ -27,7 +27,6 @@ Building streams rows from server-side cursors to files under MEDIA_ROOT/exports
 READ transaction on PostgreSQL; small exports are built inline, large ones by a Celery task.
 """
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -44,9 +43,10 @@ from typing import Any
 import orjson
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
+from common.db import advisory_lock
 from common.exceptions import ApplicationError
 from labeling.models import Batch, Judgement, Project
 from labeling.selectors import project_list_for_user
@@ -300,27 +300,9 @@ def _file_entry(path: Path) -> dict[str, Any]:
     return {"name": path.name, "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
-class _builder_lock:  # noqa: N801 - used as a context manager
-    """pg_try_advisory_lock on the snapshot for the duration of a build (session level, so it is released
-    when the connection goes away with a killed worker). Elsewhere (SQLite) always acquired."""
-
-    def __init__(self, snapshot_id: int) -> None:
-        self.key = (SNAPSHOT_LOCK_SPACE, snapshot_id & 0x7FFFFFFF)
-        self.held = False
-
-    def __enter__(self) -> bool:
-        if connection.vendor != "postgresql":
-            return True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key)
-            self.held = bool(cursor.fetchone()[0])
-        return self.held
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.held:
-            # A broken connection has lost the lock with the session; don't hide the error that broke it.
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
+def _builder_lock(object_id: int) -> advisory_lock:
+    """One holder at a time per object (see common.db.advisory_lock)."""
+    return advisory_lock(SNAPSHOT_LOCK_SPACE, object_id)
 
 
 class _ProgressWriter:

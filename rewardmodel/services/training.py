@@ -10,7 +10,6 @@ and the API see them live. The trainer checkpoints to `<run dir>/checkpoint/` ev
 is safe to deliver twice.
 """
 
-import contextlib
 import json
 import logging
 import math
@@ -23,9 +22,10 @@ from typing import Any
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from common.db import advisory_lock
 from common.exceptions import ApplicationError
 from labeling.models import Item, Judgement
 from rewardmodel.models import DatasetSnapshot, TrainingRun
@@ -178,29 +178,9 @@ def _fail(run: TrainingRun, reason: str) -> None:
     )
 
 
-class _run_lock:  # noqa: N801 - used as a context manager
-    """pg_try_advisory_lock on the run while it trains (session level: it dies with a killed worker's
-    connection). Elsewhere (SQLite) always acquired."""
-
-    def __init__(self, run_id: int) -> None:
-        self.key = (RUN_LOCK_SPACE, run_id & 0x7FFFFFFF)
-        self.held = False
-
-    def __enter__(self) -> bool:
-        if connection.vendor != "postgresql":
-            return True
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", self.key)
-            self.held = bool(cursor.fetchone()[0])
-        return self.held
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.held:
-            with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", self.key)
-
-
-# Reading a snapshot ----------------------------------------------------------------------------------
+def _run_lock(object_id: int) -> advisory_lock:
+    """One holder at a time per object (see common.db.advisory_lock)."""
+    return advisory_lock(RUN_LOCK_SPACE, object_id)
 
 
 def snapshot_split_rows(*, snapshot: DatasetSnapshot, split: str) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@
 
 import json
 import logging
-import math
 import random
 import shutil
 import time
@@ -164,8 +163,12 @@ def train(
     model, tokenizer = load_backbone(str(checkpoint) if resuming else config.base_model, seed=config.seed)
     encoded = encode_groups(train_groups, tokenizer, config.max_length)
     plans = [plan_batches(train_groups, encoded, config, epoch) for epoch in range(config.epochs)]
-    total_steps = sum(math.ceil(len(p) / accelerator.num_processes) for p in plans)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    # Every process must take the same number of steps (DDP averages gradients each step): with several
+    # processes, the last few batches that do not divide evenly are left out of the epoch.
+    total_steps = sum(len(p) // accelerator.num_processes for p in plans)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=True
+    )  # one fused kernel per step (CPU and CUDA)
     warmup = int(total_steps * config.warmup_ratio)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -188,7 +191,8 @@ def train(
     model.train()
     step = 0
     for epoch, batches in enumerate(plans):
-        mine = batches[accelerator.process_index :: accelerator.num_processes]
+        usable = len(batches) - len(batches) % accelerator.num_processes
+        mine = batches[:usable][accelerator.process_index :: accelerator.num_processes]
         for indices in mine:
             step += 1
             if step <= state["step"]:
