@@ -1,8 +1,10 @@
 """Assistant generation: one-at-a-time vs the batched worker path, same model and greedy settings.
 
 32 critique prompts built from real HH-RLHF conversations go through the bundled SmolLM2-135M-Instruct
-(a) one `generate` call per item (the baseline) and (b) the worker's batched path: chunks of
-OVERSIGHT_ASSIST_CHUNK_SIZE (and of 32) in one left-padded `generate` call each. Outputs are compared.
+(a) one `generate` call per item (the baseline) and (b) the worker's batched path: inputs ordered by
+size as `assist_plan_batch` orders them, then chunks of OVERSIGHT_ASSIST_CHUNK_SIZE (and of 8, 16, 32)
+through `generate_batch` (shared prefix read once, each prompt read without padding, one batched
+decode). Outputs are compared with the baseline's.
 
     ./oversight bench assist_bench [--items 32] [--max-new-tokens 48]
 """
@@ -27,6 +29,7 @@ from django.conf import settings  # noqa: E402
 
 from assist.backends.base import GenerationSettings  # noqa: E402
 from assist.backends.local import BUNDLED_SMOLLM2, LocalTransformersBackend, load_model  # noqa: E402
+from assist.services.generation import order_for_batching  # noqa: E402
 from bench._setup import HH_FILE  # noqa: E402
 
 
@@ -62,20 +65,25 @@ def main() -> None:
 
     single, single_s = timed(lambda: [backend.generate_batch([c], greedy)[0] for c in conversations])
     rows = [("one at a time (baseline)", 1, single_s, single)]
-    for chunk in sorted({settings.OVERSIGHT_ASSIST_CHUNK_SIZE, 32}):
-        batched, seconds = timed(
-            lambda chunk=chunk: [
-                g
-                for i in range(0, len(conversations), chunk)
-                for g in backend.generate_batch(conversations[i : i + chunk], greedy)
+    sizes = [sum(len(m["content"]) for m in c) for c in conversations]
+    for chunk in sorted({settings.OVERSIGHT_ASSIST_CHUNK_SIZE, 8, 16, 32}):
+        order = order_for_batching(sizes, chunk)  # the worker's order: similar sizes share a chunk
+        ordered = [conversations[i] for i in order]
+        generated, seconds = timed(
+            lambda chunk=chunk, ordered=ordered: [
+                g for i in range(0, len(ordered), chunk) for g in backend.generate_batch(ordered[i : i + chunk], greedy)
             ]
         )
+        batched = [None] * len(conversations)
+        for position, index in enumerate(order):
+            batched[index] = generated[position]
         rows.append((f"batched, chunks of {chunk}", chunk, seconds, batched))
 
     n = len(conversations)
     print(
         f"Critique generation, {n} HH-RLHF prompts, SmolLM2-135M-Instruct (bundled GGUF, fp32, CPU), "
-        f"greedy, max_new_tokens={args.max_new_tokens}; model load {load_seconds:.1f} s"
+        f"greedy, max_new_tokens={args.max_new_tokens}, {settings.OVERSIGHT_TORCH_THREADS} threads; "
+        f"model load {load_seconds:.1f} s"
     )
     print(f"{'path':28} {'chunk':>5} {'seconds':>8} {'items/s':>8} {'tokens/s':>9} {'same text as baseline':>22}")
     baseline_texts = [g.text for g in single]
@@ -88,12 +96,12 @@ def main() -> None:
     chunk = settings.OVERSIGHT_ASSIST_CHUNK_SIZE
     result = {
         "items": n,
-        "items_per_s_single": round(summary[1][0] if 1 in summary else n / single_s, 3),
-        f"items_per_s_batched_chunk{chunk}": round(summary[chunk][0], 3),
-        "items_per_s_batched_chunk32": round(summary[32][0], 3),
+        "items_per_s_single": round(n / single_s, 3),
+        **{f"items_per_s_batched_chunk{c}": round(summary[c][0], 3) for c in summary if c != 1},
         f"ratio_batched_chunk{chunk}_vs_single": round(summary[chunk][0] / (n / single_s), 2),
-        "ratio_batched_chunk32_vs_single": round(summary[32][0] / (n / single_s), 2),
-        "same_outputs_chunk32": f"{summary[32][1]}/{n}",
+        **{f"ratio_chunk{c}_vs_single": round(summary[c][0] / (n / single_s), 2) for c in summary if c != 1},
+        "same_outputs": {f"chunk{c}": f"{summary[c][1]}/{n}" for c in summary if c != 1},
+        "default_chunk": chunk,
         "target_ratio": 3.0,
     }
     print(json.dumps(result))

@@ -130,7 +130,7 @@ class LocalTransformersBackend:
         loaded = load_model(self.model_id)
         tokenizer, model = loaded.tokenizer, loaded.model
         texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
-        inputs = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        rows = tokenizer(texts, add_special_tokens=False)["input_ids"]
         kwargs = {"max_new_tokens": settings.max_new_tokens, "pad_token_id": tokenizer.pad_token_id}
         if settings.temperature > 0:
             kwargs.update(do_sample=True, temperature=settings.temperature)
@@ -138,21 +138,124 @@ class LocalTransformersBackend:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         started = time.perf_counter()
         with torch.inference_mode():
-            output = model.generate(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], **kwargs)
+            prefilled = prefill_ragged(model, rows, tokenizer.pad_token_id) if len(rows) > 1 else None
+            if prefilled is None:  # one row, or a model whose cache is not a plain key/value cache
+                input_ids, attention_mask = pad_rows(rows, tokenizer.pad_token_id)
+                shared = 0
+            else:
+                input_ids, attention_mask, kwargs["past_key_values"], shared = prefilled
+            output = model.generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        new_tokens = output[:, input_ids.shape[1] :]
         results = []
-        for row, mask in zip(new_tokens, inputs["attention_mask"], strict=True):
+        for row, prompt in zip(new_tokens, rows, strict=True):
             ids = [t for t in row.tolist() if t != tokenizer.pad_token_id]
             if tokenizer.eos_token_id in ids:
                 ids = ids[: ids.index(tokenizer.eos_token_id)]
             results.append(
                 Generation(
                     text=tokenizer.decode(ids, skip_special_tokens=True).strip(),
-                    prompt_tokens=int(mask.sum()),
+                    prompt_tokens=len(prompt),
                     completion_tokens=len(ids),
                     latency_ms=latency_ms,
-                    extra={"batch_size": len(conversations)},
+                    extra={"batch_size": len(conversations), "shared_prefix_tokens": shared},
                 )
             )
         return results
+
+
+# Below this many shared tokens a separate prefix pass costs more than it saves.
+MIN_SHARED_PREFIX = 16
+
+
+def shared_prefix_length(rows: list[list[int]]) -> int:
+    """Tokens every row starts with (the system prompt and template head), leaving each row at least
+    one token of its own."""
+    shortest = min(len(r) for r in rows) - 1
+    length = 0
+    first = rows[0]
+    while length < shortest and all(r[length] == first[length] for r in rows):
+        length += 1
+    return length
+
+
+def pad_rows(rows: list[list[int]], pad_id: int):  # type: ignore[no-untyped-def]
+    """Left-padded input ids and attention mask."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
+    return input_ids, mask
+
+
+def prefill_ragged(model, rows: list[list[int]], pad_id: int):  # type: ignore[no-untyped-def]
+    """Read every prompt without padding, then hand `generate` one batched key/value cache to decode from.
+
+    Decoding is where batching pays (one pass over the weights serves every row); the prompt pass is
+    already matrix-matrix work row by row, and in a padded batch it would also compute every pad token
+    (half the work for prompts of mixed lengths). So, as serving engines do:
+    - the prefix all rows share (system prompt, template head) is read once;
+    - each row's own tokens but its last are read alone, on top of that prefix;
+    - the caches are laid out as [prefix | padding | row], with the padding masked, and `generate` starts
+      from each row's last token. Position ids come from the mask's running sum, so every row keeps the
+      positions it has alone.
+    Returns (input_ids, attention_mask, cache, shared prefix length), or None when the model's cache is
+    not a plain per-layer key/value cache (sliding-window or recurrent layers): then the caller pads.
+    """
+    import torch
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    def new_cache() -> DynamicCache | None:
+        cache = DynamicCache(config=model.config)
+        return cache if all(type(layer) is DynamicLayer for layer in cache.layers) else None
+
+    shared = shared_prefix_length(rows)
+    if shared < MIN_SHARED_PREFIX:
+        shared = 0
+    width = shared + max(len(r) - 1 - shared for r in rows)  # cached tokens per row, padding included
+    if new_cache() is None or width == 0:
+        return None
+    prefix: list[tuple[torch.Tensor, torch.Tensor]] = []
+    if shared:
+        out = model(input_ids=torch.tensor([rows[0][:shared]]), past_key_values=new_cache(), use_cache=True)
+        prefix = [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    bodies: list[list[tuple[torch.Tensor, torch.Tensor]]] = []  # per row, per layer: its own keys/values
+    for row in rows:
+        cache = new_cache()
+        for index, (keys, values) in enumerate(prefix):
+            cache.update(keys, values, index)
+        if len(row) - 1 > shared:
+            cache = model(
+                input_ids=torch.tensor([row[shared:-1]]), past_key_values=cache, use_cache=True
+            ).past_key_values
+            bodies.append([(layer.keys[0, :, shared:], layer.values[0, :, shared:]) for layer in cache.layers])
+        else:
+            bodies.append([])
+    merged = new_cache()
+    for index in range(len(merged.layers)):
+        like = prefix[index][0] if prefix else next(b[index][0] for b in bodies if b)[None]
+        keys = like.new_zeros((len(rows), like.shape[1], width, like.shape[3]))
+        values = keys.clone()
+        if prefix:
+            keys[:, :, :shared] = prefix[index][0]
+            values[:, :, :shared] = prefix[index][1]
+        for i, body in enumerate(bodies):
+            if body:
+                own_keys, own_values = body[index]
+                keys[i, :, width - own_keys.shape[1] :] = own_keys
+                values[i, :, width - own_values.shape[1] :] = own_values
+        merged.update(keys, values, index)
+    input_ids = torch.full((len(rows), width + 1), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width + 1), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, :shared] = torch.tensor(row[:shared], dtype=torch.long)
+        mask[i, :shared] = 1
+        rest = row[shared:]
+        input_ids[i, width + 1 - len(rest) :] = torch.tensor(rest)
+        mask[i, width + 1 - len(rest) :] = 1
+    return input_ids, mask, merged, shared

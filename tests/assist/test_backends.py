@@ -6,7 +6,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from assist.backends.base import BackendError, GenerationSettings, TransientBackendError
-from assist.backends.local import BUNDLED_SMOLLM2, LocalTransformersBackend, load_model
+from assist.backends.local import (
+    BUNDLED_SMOLLM2,
+    MIN_SHARED_PREFIX,
+    LocalTransformersBackend,
+    load_model,
+    prefill_ragged,
+    shared_prefix_length,
+)
 from assist.backends.openai_compatible import OpenAICompatibleBackend
 from assist.backends.registry import get_backend
 
@@ -29,7 +36,7 @@ def test_local_backend_generates_a_batch_with_token_counts(tiny_model_dir):
     assert len(generations) == 3
     assert all(g.prompt_tokens > 0 and 0 <= g.completion_tokens <= 6 for g in generations)
     assert generations[1].prompt_tokens > generations[0].prompt_tokens
-    assert all(g.extra == {"batch_size": 3} for g in generations)
+    assert all(g.extra == {"batch_size": 3, "shared_prefix_tokens": 0} for g in generations)
 
 
 def test_batched_generation_matches_one_at_a_time(tiny_model_dir):
@@ -39,6 +46,53 @@ def test_batched_generation_matches_one_at_a_time(tiny_model_dir):
     single = [backend.generate_batch([c], GREEDY)[0].text for c in CONVERSATIONS]
 
     assert batched == single
+
+
+SYSTEM = "You are a careful reviewer. " * 8  # a system prompt long enough to be read once per batch
+CRITIQUES = [
+    [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}]
+    for text in ("review this", "review this much longer answer with many more words in it", "ok")
+]
+
+
+def test_batched_generation_reads_the_shared_prefix_once_and_matches_one_at_a_time(tiny_model_dir):
+    backend = LocalTransformersBackend(name="local", model=str(tiny_model_dir))
+    longer = GenerationSettings(max_new_tokens=12, temperature=0.0)
+
+    batched = backend.generate_batch(CRITIQUES, longer)
+    single = [backend.generate_batch([c], longer)[0] for c in CRITIQUES]
+
+    assert batched[0].extra["shared_prefix_tokens"] >= MIN_SHARED_PREFIX
+    assert single[0].extra["shared_prefix_tokens"] == 0  # one row: plain generate
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.prompt_tokens for g in batched] == [g.prompt_tokens for g in single]
+
+
+def test_shared_prefix_leaves_every_row_a_token_of_its_own():
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9]]) == 2
+    assert shared_prefix_length([[1, 2, 3], [1, 2, 3, 4]]) == 2
+    assert shared_prefix_length([[7, 1], [8, 1]]) == 0
+
+
+def test_ragged_prefill_lays_out_prefix_padding_and_rows(tiny_model_dir):
+    import torch
+
+    model = load_model(str(tiny_model_dir)).model
+    prefix = list(range(100, 100 + MIN_SHARED_PREFIX))
+    rows = [prefix + [5, 6, 7], prefix + [8]]
+
+    with torch.inference_mode():
+        input_ids, mask, cache, shared = prefill_ragged(model, rows, pad_id=0)
+
+    assert shared == MIN_SHARED_PREFIX
+    assert cache.get_seq_length() == shared + 2  # the longest row's own tokens but its last
+    assert input_ids[0].tolist() == prefix + [5, 6, 7]
+    assert input_ids[1].tolist() == prefix + [0, 0, 8]
+    assert mask[1].tolist() == [1] * shared + [0, 0, 1]
+    # The row's own keys equal those of reading it alone: padding changed nothing.
+    with torch.inference_mode():
+        alone = model(input_ids=torch.tensor([rows[0][:-1]]), use_cache=True).past_key_values
+    assert torch.allclose(cache.layers[0].keys[0], alone.layers[0].keys[0], atol=1e-5)
 
 
 def test_model_loads_once_per_process(tiny_model_dir):

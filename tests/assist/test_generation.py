@@ -38,7 +38,12 @@ def test_run_chunk_generates_with_provenance(batch):
     artifact = AssistArtifact.objects.filter(pk__in=ids, kind="critique").first()
     assert artifact.status == "done"
     assert artifact.template == PromptTemplate.objects.get(kind="critique", version=1)
-    assert artifact.settings == {"max_new_tokens": 8, "temperature": 0.0, "batch_size": 4}
+    assert artifact.settings == {
+        "max_new_tokens": 8,
+        "temperature": 0.0,
+        "batch_size": 4,
+        "shared_prefix_tokens": artifact.settings["shared_prefix_tokens"],
+    }
     assert artifact.latency_ms is not None and artifact.prompt_tokens > 0
     assert artifact.attempts == 1
 
