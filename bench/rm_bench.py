@@ -1,11 +1,16 @@
 """Reward-model training: our trainer vs TRL's RewardTrainer, same data, backbone, lengths and batch.
 
-Both train the bundled MiniLM-L6 encoder for one epoch on the same HH-RLHF pairs (max length, batch
-size, learning rate and seed equal; dropout on in both), each in its own process so peak memory is its
-own; then both checkpoints are scored on the same held-out pairs with the same scoring code.
-Reported: pairs/s (wall time of set-up + training, model load included), peak RSS, held-out accuracy.
+Both train the bundled MiniLM-L6 encoder for one epoch on the same HH-RLHF pairs: the first
+`--train-pairs` pairs (outside the held-out tail) that fit in `--max-length` tokens, since TRL drops
+longer pairs where ours truncates them. Max length, batch size, learning rate, schedule, seed and
+precision (fp32) are equal; dropout is off in both (each trainer's default); TRL's gradient
+checkpointing is off (its default trades time for memory). Each trains in its own process so peak
+memory is its own; then both checkpoints are scored on the same held-out pairs by the same code.
+Reported: pairs trained, pairs/s (wall time of set-up + training, model load included), peak RSS,
+held-out accuracy.
 
     ./oversight bench rm_bench [--train-pairs 1024] [--test-pairs 400] [--max-length 256] [--batch-size 16]
+        [--seeds 0,1,2]  (one run of each trainer per seed; accuracy is averaged, pairs/s pooled)
 """
 
 import argparse
@@ -25,6 +30,7 @@ from bench._setup import HH_FILE  # noqa: E402
 
 
 def hh_rows() -> list[dict]:
+    """Every HH-RLHF pair as prompt / chosen / rejected (the shared conversation is the prompt)."""
     rows = []
     with gzip.open(HH_FILE, "rt") as f:
         for line in f:
@@ -41,12 +47,30 @@ def hh_rows() -> list[dict]:
     return rows
 
 
+def fitting_rows(rows: list[dict], max_length: int) -> list[dict]:
+    """The pairs whose chosen and rejected texts both fit in `max_length` tokens, as TRL counts them.
+    TRL's RewardTrainer drops longer pairs while ours truncates them; training both on pairs that fit
+    gives both exactly the same pairs and the same tokens."""
+    from transformers import AutoTokenizer
+
+    from rewardmodel.training.model import bundled_minilm_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(bundled_minilm_dir())
+
+    def fits(r: dict) -> bool:  # [CLS] text [SEP], plus the end-of-text token TRL appends
+        return all(
+            len(tokenizer(r["prompt"] + " " + r[k])["input_ids"]) + 1 <= max_length for k in ("chosen", "rejected")
+        )
+
+    return [r for r in rows if fits(r)]
+
+
 def child(args: argparse.Namespace) -> None:
     import torch
 
     torch.set_num_threads(2)
     rows = hh_rows()
-    train_rows = rows[: args.train_pairs]
+    train_rows = fitting_rows(rows[: len(rows) - args.test_pairs], args.max_length)[: args.train_pairs]
     output = Path(args.output)
     started = time.perf_counter()
     if args.child == "ours":
@@ -63,7 +87,8 @@ def child(args: argparse.Namespace) -> None:
             use_margin=False,
             checkpoint_every=10**9,
         )
-        train(config=config, train_groups=build_groups(train_rows, use_margin=False), output_dir=output)
+        summary = train(config=config, train_groups=build_groups(train_rows, use_margin=False), output_dir=output)
+        trained_pairs = summary["pairs"]
         model_dir = output / "model"
     else:
         from datasets import Dataset
@@ -90,7 +115,9 @@ def child(args: argparse.Namespace) -> None:
             num_train_epochs=1,
             max_length=args.max_length,
             seed=args.seed,
-            disable_dropout=False,
+            disable_dropout=True,  # TRL's default; ours defaults to no dropout as well
+            gradient_checkpointing=False,  # TRL defaults to True: it saves memory and costs time
+            bf16=False,  # TRL defaults to bf16 autocast; both train in fp32 here
             use_cpu=True,
             save_strategy="no",
             report_to=[],
@@ -102,14 +129,13 @@ def child(args: argparse.Namespace) -> None:
         )
         trainer = RewardTrainer(model=model, args=config, train_dataset=dataset, processing_class=tokenizer)
         trainer.train()
+        trained_pairs = len(trainer.train_dataset)  # after TRL's own length filter
         model_dir = output / "model"
         trainer.model.save_pretrained(model_dir)
         tokenizer.save_pretrained(model_dir)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        json.dumps({"seconds": seconds, "pairs": len(train_rows), "peak_rss_mb": peak_mb, "model_dir": str(model_dir)})
-    )
+    print(json.dumps({"seconds": seconds, "pairs": trained_pairs, "peak_rss_mb": peak_mb, "model_dir": str(model_dir)}))
 
 
 def held_out_accuracy(model_dir: str, rows: list[dict], max_length: int) -> float:
@@ -135,6 +161,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="Comma-separated: one run of each trainer per seed.")
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -142,43 +169,57 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
     rows = hh_rows()
     test_rows = rows[-args.test_pairs :]
-    results = {}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    runs: dict[str, list[dict]] = {"trl": [], "ours": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("trl", "ours"):
-            command = [sys.executable, __file__, "--child", name, "--output", f"{tmp}/{name}"] + [
-                f"--{k.replace('_', '-')}={v}"
-                for k, v in vars(args).items()
-                if k not in ("child", "output") and v is not None
-            ]
-            out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            result["accuracy"] = held_out_accuracy(result["model_dir"], test_rows, args.max_length)
-            results[name] = result
+        for seed in seeds:
+            for name in ("trl", "ours"):
+                options = {**vars(args), "seed": seed, "seeds": None}
+                command = [sys.executable, __file__, "--child", name, "--output", f"{tmp}/{name}-{seed}"] + [
+                    f"--{k.replace('_', '-')}={v}"
+                    for k, v in options.items()
+                    if k not in ("child", "output") and v is not None
+                ]
+                out = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+                result = json.loads(out.strip().splitlines()[-1])
+                result["accuracy"] = held_out_accuracy(result["model_dir"], test_rows, args.max_length)
+                result["seed"] = seed
+                runs[name].append(result)
     print(
-        f"Reward-model training, MiniLM-L6 (bundled), {args.train_pairs} HH-RLHF train pairs, 1 epoch, "
-        f"max_length {args.max_length}, batch {args.batch_size} pairs, lr {args.learning_rate}, seed {args.seed}; "
+        f"Reward-model training, MiniLM-L6 (bundled), up to {args.train_pairs} HH-RLHF train pairs that fit, 1 epoch, "
+        f"max_length {args.max_length}, batch {args.batch_size} pairs, lr {args.learning_rate}, fp32, seeds {seeds}; "
         f"accuracy on {args.test_pairs} held-out pairs"
     )
-    print(f"{'trainer':28} {'seconds':>8} {'pairs/s':>8} {'peak RSS MB':>12} {'accuracy':>9}")
+    print(f"{'trainer':28} {'seed':>4} {'pairs':>6} {'seconds':>8} {'pairs/s':>8} {'peak RSS MB':>12} {'accuracy':>9}")
     for name, label in (("trl", "TRL RewardTrainer (baseline)"), ("ours", "Oversight trainer")):
-        r = results[name]
-        print(
-            f"{label:28} {r['seconds']:8.1f} {r['pairs'] / r['seconds']:8.2f} {r['peak_rss_mb']:12.0f} {r['accuracy']:9.3f}"
-        )
-    ours, trl = results["ours"], results["trl"]
-    ratio = (ours["pairs"] / ours["seconds"]) / (trl["pairs"] / trl["seconds"])
+        for r in runs[name]:
+            print(
+                f"{label:28} {r['seed']:4d} {r['pairs']:6d} {r['seconds']:8.1f} {r['pairs'] / r['seconds']:8.2f} "
+                f"{r['peak_rss_mb']:12.0f} {r['accuracy']:9.3f}"
+            )
+
+    def total(name: str, key: str) -> float:
+        return sum(r[key] for r in runs[name])
+
+    ours_rate = total("ours", "pairs") / total("ours", "seconds")
+    trl_rate = total("trl", "pairs") / total("trl", "seconds")
+    ratio = ours_rate / trl_rate
+    accuracy = {name: total(name, "accuracy") / len(seeds) for name in runs}
+    same_pairs = [r["pairs"] for r in runs["ours"]] == [r["pairs"] for r in runs["trl"]]
     print(
         json.dumps(
             {
-                "pairs_per_s_ours": round(ours["pairs"] / ours["seconds"], 2),
-                "pairs_per_s_trl": round(trl["pairs"] / trl["seconds"], 2),
+                "seeds": len(seeds),
+                "pairs_per_s_ours": round(ours_rate, 2),
+                "pairs_per_s_trl": round(trl_rate, 2),
                 "ratio_pairs_per_s_vs_trl": round(ratio, 2),
-                "accuracy_ours": round(ours["accuracy"], 3),
-                "accuracy_trl": round(trl["accuracy"], 3),
-                "peak_rss_mb_ours": round(ours["peak_rss_mb"]),
-                "peak_rss_mb_trl": round(trl["peak_rss_mb"]),
+                "mean_accuracy_ours": round(accuracy["ours"], 3),
+                "mean_accuracy_trl": round(accuracy["trl"], 3),
+                "peak_rss_mb_ours": round(max(r["peak_rss_mb"] for r in runs["ours"])),
+                "peak_rss_mb_trl": round(max(r["peak_rss_mb"] for r in runs["trl"])),
                 "target_ratio": 1.5,
-                "meets_target": ratio >= 1.5 and ours["accuracy"] >= trl["accuracy"],
+                "same_pairs": same_pairs,
+                "meets_target": ratio >= 1.5 and accuracy["ours"] >= accuracy["trl"] and same_pairs,
             }
         )
     )

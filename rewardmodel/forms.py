@@ -79,6 +79,7 @@ class TrainingRunForm(forms.Form):
     epochs = forms.IntegerField(initial=TrainConfig.epochs)
     seed = forms.IntegerField(initial=TrainConfig.seed)
     use_margin = forms.BooleanField(required=False, initial=True, label="Use the export's margins")
+    dropout = forms.BooleanField(required=False, initial=TrainConfig.dropout, label="Train with dropout")
 
     def __init__(self, *args, snapshots: QuerySet[DatasetSnapshot], **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -95,6 +96,7 @@ class TrainingRunForm(forms.Form):
             epochs=data["epochs"],
             seed=data["seed"],
             use_margin=data["use_margin"],
+            dropout=data["dropout"],
         )
 
 

@@ -239,6 +239,7 @@ class RewardModelListCreateApi(APIView):
         epochs = serializers.IntegerField(default=TrainConfig.epochs)
         seed = serializers.IntegerField(default=TrainConfig.seed)
         use_margin = serializers.BooleanField(default=TrainConfig.use_margin)
+        dropout = serializers.BooleanField(default=TrainConfig.dropout, help_text="Train with the model's dropout.")
         warmup_ratio = serializers.FloatField(default=TrainConfig.warmup_ratio)
         checkpoint_every = serializers.IntegerField(default=TrainConfig.checkpoint_every)
 

@@ -82,8 +82,9 @@ def _validated_config(config: TrainConfig) -> TrainConfig:
             raise _field_error(name, "must be a number")
         if not low <= value <= high:
             raise _field_error(name, f"must be between {low:g} and {high:g}")
-    if not isinstance(config.use_margin, bool):
-        raise _field_error("use_margin", "must be true or false")
+    for name in ("use_margin", "dropout"):
+        if not isinstance(getattr(config, name), bool):
+            raise _field_error(name, "must be true or false")
     return TrainConfig(**{**config.as_dict(), "base_model": base})
 
 

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--no-margin", action="store_true")
+    parser.add_argument("--dropout", action="store_true", help="Train with the model's dropout (off by default).")
     parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
     args = parser.parse_args(argv)
     config = TrainConfig(
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         seed=args.seed,
         use_margin=not args.no_margin,
+        dropout=args.dropout,
         checkpoint_every=args.checkpoint_every,
     )
     train_groups = build_groups(read_split(args.snapshot_dir, "train"), use_margin=config.use_margin)

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--epochs", type=int, default=defaults.epochs)
         parser.add_argument("--seed", type=int, default=defaults.seed)
         parser.add_argument("--no-margin", action="store_true", help="Ignore the export's margins.")
+        parser.add_argument("--dropout", action="store_true", help="Train with the model's dropout (off by default).")
         parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
         parser.add_argument("--inline", action="store_true", help="Train in this process instead of queueing.")
 
@@ -45,6 +46,7 @@ class Command(BaseCommand):
             epochs=options["epochs"],
             seed=options["seed"],
             use_margin=not options["no_margin"],
+            dropout=options["dropout"],
             checkpoint_every=options["checkpoint_every"],
         )
         try:

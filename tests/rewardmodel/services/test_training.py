@@ -165,6 +165,7 @@ def test_the_tasks_are_named_and_routed():
         ({"base_model": "../../etc"}, "base_model"),
         ({"base_model": "/nonexistent/model"}, "base_model"),
         ({"base_model": ""}, "base_model"),
+        ({"dropout": "yes"}, "dropout"),
     ],
 )
 def test_config_values_out_of_range_are_refused_naming_the_field(judged_snapshot, ml_user, config, change, field):

@@ -6,7 +6,16 @@ import torch
 
 from rewardmodel.training.data import build_groups
 from rewardmodel.training.evaluation import evaluate
-from rewardmodel.training.trainer import Encoded, TrainConfig, bradley_terry_loss, collate, plan_batches
+from rewardmodel.training.model import load_backbone
+from rewardmodel.training.trainer import (
+    Encoded,
+    TrainConfig,
+    bradley_terry_loss,
+    collate,
+    disable_dropout,
+    plan_batches,
+    rewards_for,
+)
 
 
 def log_sigmoid(x: float) -> float:
@@ -64,6 +73,30 @@ def test_collate_forwards_each_response_once_and_points_pairs_at_their_rows():
     assert attention.sum(dim=1).tolist() == [3, 2, 1, 1, 4]
     assert (chosen.tolist(), rejected.tolist()) == ([0, 0, 1, 3], [1, 2, 2, 4])  # 4 pairs from 5 forwards
     assert margin.tolist() == [0.5, 0.0, 0.0, 0.0]
+
+
+def test_collate_pads_to_a_multiple_so_steps_reuse_shapes():
+    groups = build_groups([{"prompt": "p", "chosen": "A", "rejected": "B"}])
+    encoded = [Encoded(input_ids=[[5, 6, 7], [5] * 9], length=9)]
+
+    input_ids, attention, *_ = collate([0], groups, encoded, pad_id=0, multiple=8)
+
+    assert input_ids.shape == (2, 16)
+    assert attention.sum(dim=1).tolist() == [3, 9]
+    assert TrainConfig().pad_to_multiple_of == 8
+
+
+def test_without_dropout_training_mode_forwards_are_deterministic(tiny_rm_dir):
+    model, _ = load_backbone(str(tiny_rm_dir))
+    model.train()
+    input_ids = torch.tensor([[2, 5, 6, 7, 3], [2, 8, 9, 3, 0]])
+    attention = (input_ids != 0).long()
+    assert TrainConfig().dropout is False
+
+    disable_dropout(model)
+
+    assert all(m.p == 0.0 for m in model.modules() if isinstance(m, torch.nn.Dropout))
+    assert torch.equal(rewards_for(model, input_ids, attention), rewards_for(model, input_ids, attention))
 
 
 def test_batches_cover_every_group_once_are_length_sorted_and_seeded():
