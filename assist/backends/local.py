@@ -250,12 +250,8 @@ def prefill_ragged(model, rows: list[list[int]], pad_id: int):  # type: ignore[n
                 keys[i, :, width - own_keys.shape[1] :] = own_keys
                 values[i, :, width - own_values.shape[1] :] = own_values
         merged.update(keys, values, index)
-    input_ids = torch.full((len(rows), width + 1), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width + 1), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, :shared] = torch.tensor(row[:shared], dtype=torch.long)
-        mask[i, :shared] = 1
-        rest = row[shared:]
-        input_ids[i, width + 1 - len(rest) :] = torch.tensor(rest)
-        mask[i, width + 1 - len(rest) :] = 1
+    own_ids, own_mask = pad_rows([row[shared:] for row in rows], pad_id)  # width + 1 - shared columns
+    prefix_ids = torch.tensor([rows[0][:shared]], dtype=torch.long).expand(len(rows), shared)
+    input_ids = torch.cat([prefix_ids, own_ids], dim=1)
+    mask = torch.cat([torch.ones_like(prefix_ids), own_mask], dim=1)
     return input_ids, mask, merged, shared
