@@ -13,6 +13,7 @@ from rewardmodel.training.trainer import (
     bradley_terry_loss,
     collate,
     disable_dropout,
+    encode_groups,
     plan_batches,
     rewards_for,
 )
@@ -133,3 +134,43 @@ def test_evaluation_counts_accuracy_ties_as_half_and_buckets():
     assert metrics["accuracy_by"]["flag"] == {"harmful": {"accuracy": 1.0, "pairs": 1}}
     assert sum(b["pairs"] for b in metrics["calibration"]) == 3
     assert sum(b["count"] for b in metrics["margin_histogram"]) == 3
+
+
+def minilm_tokenizer():  # type: ignore[no-untyped-def]
+    from transformers import AutoTokenizer
+
+    from rewardmodel.training.model import bundled_minilm_dir
+
+    return AutoTokenizer.from_pretrained(bundled_minilm_dir())
+
+
+def test_a_response_is_encoded_as_one_text_after_its_prompt():
+    tokenizer = minilm_tokenizer()
+    groups = build_groups([{"prompt": "Human: hi there", "chosen": "hello friend", "rejected": "go away"}])
+
+    encoded = encode_groups(groups, tokenizer, max_length=64)
+
+    assert [tokenizer.decode(ids) for ids in encoded[0].input_ids] == [
+        "[CLS] human : hi there hello friend [SEP]",
+        "[CLS] human : hi there go away [SEP]",
+    ]
+    assert encoded[0].length == 8
+
+
+def test_truncation_cuts_the_longer_side_from_the_left_and_keeps_special_tokens():
+    tokenizer = minilm_tokenizer()
+    long_prompt = " ".join(f"p{i}" for i in range(40))  # "p39" is two tokens: p, ##39
+    rows = [
+        {"prompt": long_prompt, "chosen": "short answer", "rejected": " ".join(["yes"] * 30)},
+        {"prompt": "", "chosen": " ".join(["no"] * 30), "rejected": "ok"},
+    ]
+
+    encoded = encode_groups(build_groups(rows), tokenizer, max_length=12)
+    tokens = [[tokenizer.convert_ids_to_tokens(ids) for ids in e.input_ids] for e in encoded]
+
+    # prompt longer, response short: the response stays whole, the prompt keeps its latest tokens
+    assert tokens[0][0] == ["[CLS]", "p", "##36", "p", "##37", "p", "##38", "p", "##39", "short", "answer", "[SEP]"]
+    # both long: the ten content tokens split five / five, each side keeping its end
+    assert tokens[0][1] == ["[CLS]", "##37", "p", "##38", "p", "##39", "yes", "yes", "yes", "yes", "yes", "[SEP]"]
+    # no prompt: the response keeps its end; short texts are untouched
+    assert tokens[1] == [["[CLS]", *["no"] * 10, "[SEP]"], ["[CLS]", "ok", "[SEP]"]]
