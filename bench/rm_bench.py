@@ -218,12 +218,13 @@ def main() -> None:
     accuracy = {name: total(name, "accuracy") / len(seeds) for name in runs}
     # Same seed, same test pairs: the per-seed difference is the paired measure of accuracy.
     differences = [o["accuracy"] - t["accuracy"] for o, t in zip(runs["ours"], runs["trl"], strict=True)]
+    mean_difference = statistics.mean(differences)
     spread = statistics.stdev(differences) if len(differences) > 1 else 0.0
-    paired_t = statistics.mean(differences) / (spread / len(differences) ** 0.5) if spread else None
+    paired_t = mean_difference / (spread / len(differences) ** 0.5) if spread else None
     print(
         "accuracy, ours - TRL, per seed: "
         + " ".join(f"{d:+.3f}" for d in differences)
-        + f"; mean {statistics.mean(differences):+.4f}, sd {spread:.4f}"
+        + f"; mean {mean_difference:+.4f}, sd {spread:.4f}"
         + (f", paired t {paired_t:+.2f} ({len(differences) - 1} df)" if paired_t is not None else "")
     )
     same_pairs = [r["pairs"] for r in runs["ours"]] == [r["pairs"] for r in runs["trl"]]
@@ -236,7 +237,7 @@ def main() -> None:
                 "ratio_pairs_per_s_vs_trl": round(ratio, 2),
                 "mean_accuracy_ours": round(accuracy["ours"], 3),
                 "mean_accuracy_trl": round(accuracy["trl"], 3),
-                "mean_accuracy_difference": round(statistics.mean(differences), 4),
+                "mean_accuracy_difference": round(mean_difference, 4),
                 "paired_t_accuracy": None if paired_t is None else round(paired_t, 2),
                 "peak_rss_mb_ours": round(max(r["peak_rss_mb"] for r in runs["ours"])),
                 "peak_rss_mb_trl": round(max(r["peak_rss_mb"] for r in runs["trl"])),

@@ -92,8 +92,10 @@ def _truncate(ids: list[int], special: list[int], prompt_length: int, max_length
     special tokens and cutting from the left of whichever of prompt and response is longer."""
     if len(ids) <= max_length:
         return ids
-    first = special.index(0) if 0 in special else len(ids)
-    last = len(ids) - special[::-1].index(0) if 0 in special else first
+    positions = [i for i, flag in enumerate(special) if not flag]
+    if not positions:
+        return ids
+    first, last = positions[0], positions[-1] + 1
     content = ids[first:last]
     budget = max(max_length - (len(ids) - len(content)), 0)
     prompt_length = min(prompt_length, len(content))  # the boundary token may merge across the space
